@@ -2,3 +2,17 @@
 
 Nothing loads at import; use ``load_dlm(spec)`` or ``load_builtin()`` explicitly.
 """
+
+from diffprompt.dlm.base import DiffusionLM, DLTokenizer
+from diffprompt.dlm.sampler import ALGS, Alg, InfillResult, LogitsFn, infill, num_transfer_tokens
+
+__all__ = [
+    "ALGS",
+    "Alg",
+    "DLTokenizer",
+    "DiffusionLM",
+    "InfillResult",
+    "LogitsFn",
+    "infill",
+    "num_transfer_tokens",
+]
