@@ -17,7 +17,7 @@ SpanKind = Literal["heading", "bullet", "sentence", "block"]
 FeedbackKind = Literal["reward", "rating", "judge", "comment"]
 FeedbackSource = Literal["env", "user", "judge", "import", "api", "cli"]
 DecisionKind = Literal["promote", "reject", "insufficient_data"]
-AuditAction = Literal["create", "promote", "rollback", "canary", "canary_clear"]
+AuditAction = Literal["create", "promote", "rollback", "canary", "canary_clear", "protect"]
 
 FEEDBACK_KINDS: tuple[FeedbackKind, ...] = ("reward", "rating", "judge", "comment")
 
