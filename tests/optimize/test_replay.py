@@ -32,8 +32,9 @@ class Recorder:
         time.sleep(self.sleep)
         with self.lock:
             self.active -= 1
-        return ReplayResult(case_id=case.id, version_id="", trial=trial, reward=float(len(system_prompt) > 3),
-                            model_calls=2)
+        return ReplayResult(
+            case_id=case.id, version_id="", trial=trial, reward=float(len(system_prompt) > 3), model_calls=2
+        )
 
 
 def test_same_cases_and_seeds_for_every_prompt():
