@@ -96,7 +96,8 @@ def infill(
             predicted token), ``margin`` (top-1 minus top-2 probability), ``entropy`` (negative
             entropy of the position's distribution) or ``random`` (uniform, from ``generator``).
         temperature: token sampling temperature; 0 takes the argmax.
-        top_p: nucleus truncation applied before sampling (and to the confidences) when < 1.
+        top_p: nucleus truncation of the token distribution when sampling (``temperature > 0``);
+            confidences are computed from the untruncated tempered distribution.
         alg_temp: when > 0, which positions to commit is sampled without replacement from
             ``softmax(confidence / alg_temp)`` (Gumbel-top-k) instead of taking the top-k.
         threshold: parallel decoding: also commit every prediction with ``confidence >= threshold``
@@ -113,6 +114,7 @@ def infill(
 
     Raises:
         ConfigError: bad arguments (shapes, unknown ``alg``, missing generator, ``steps < 1``).
+
     """
     _validate(ids, mask, attention_mask, steps=steps, alg=alg, temperature=temperature, top_p=top_p,
               alg_temp=alg_temp, generator=generator)
@@ -167,13 +169,12 @@ def _predict(
     z[:, forbidden[forbidden < z.shape[1]]] = -math.inf
     if temperature > 0:
         z = z / temperature
-    if top_p < 1.0:
-        z = _top_p_filter(z, top_p)
-    probs = torch.softmax(z, dim=-1)  # (N, V)
+    probs = torch.softmax(z, dim=-1)  # (N, V); confidences come from the untruncated distribution
     if temperature > 0:
+        pick = probs if top_p >= 1.0 else torch.softmax(_top_p_filter(z, top_p), dim=-1)
         # exponential race == Gumbel-max == a categorical sample, with our generator
-        race = torch.empty_like(probs).exponential_(generator=generator)
-        tokens = torch.argmax(probs / race, dim=-1)
+        race = torch.empty_like(pick).exponential_(generator=generator)
+        tokens = torch.argmax(pick / race, dim=-1)
     else:
         tokens = torch.argmax(probs, dim=-1)
     if alg == "maxprob":
