@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+from diffprompt.optimize.editors import (
+    ARInfillEditor,
+    EditContext,
+    HintCritic,
+    HintFiller,
+    HintWriter,
+    LLMCritic,
+    LLMFiller,
+    LLMWriter,
+    RewriteEditor,
+)
+from diffprompt.spans import segment
+from tests.optimize.helpers import PROMPT, FakeClient, twf, version
+
+HINT = "Basic economy flights cannot be modified or changed after booking."
+
+
+def _id(v, needle):
+    return next(s.id for s in v.spans if needle in s.text)
+
+
+def test_ar_infill_with_llm_fills_same_masks():
+    v = version()
+    target = _id(v, "Basic economy")
+    client = FakeClient(['{"fills": {"1": "Never modify basic economy flights."}}'])
+    ed = ARInfillEditor(LLMFiller(client))
+    cands = ed.propose(v, [target], [twf(1, 0.0, "changed my flight")], 2, 7)
+    assert len(cands) == 2
+    c = cands[0]
+    assert "- Never modify basic economy flights." in c.text
+    assert c.masked_span_ids == (target,) and c.changed_span_ids == (target,)
+    assert c.text.replace("- Never modify basic economy flights.", "") == PROMPT.replace(
+        "- Basic economy flights cannot be modified.", ""
+    )
+    sent = client.requests[0][0]["content"]
+    assert "[MASK_1]" in sent and "changed my flight" in sent and "Basic economy" not in sent
+
+
+def test_ar_infill_garbage_reply_keeps_prompt():
+    v = version()
+    ed = ARInfillEditor(LLMFiller(FakeClient(["I cannot help"])))
+    (c,) = ed.propose(v, [_id(v, "Refunds")], [], 1, 0)
+    assert c.text == v.text and c.changed_span_ids == ()
+
+
+def test_hint_filler_uses_hints_and_respects_rejected_memory():
+    v = version()
+    target = _id(v, "Basic economy")
+    ed = ARInfillEditor(HintFiller(explore=0.0))
+    ctx = EditContext(hints=(HINT,))
+    (c,) = ed.propose(v, [target], [], 1, 0, context=ctx)
+    assert HINT in c.text
+    ctx2 = EditContext(hints=(HINT,), rejected={target: (f"- {HINT}",)})
+    (c2,) = ed.propose(v, [target], [], 1, 0, context=ctx2)
+    assert HINT not in c2.text
+
+
+def test_hint_filler_skips_already_stated_hints():
+    v = version()
+    ed = ARInfillEditor(HintFiller(explore=0.0))
+    ctx = EditContext(hints=("Refunds go to the original payment method.",))
+    (c,) = ed.propose(v, [_id(v, "Basic economy")], [], 1, 0, context=ctx)
+    assert c.text == v.text
+
+
+def test_rewrite_offline_replaces_garbled_and_inserts_missing():
+    text = PROMPT.replace(
+        "Basic economy flights cannot be modified.", "Flights economy basic modified cannot be."
+    )
+    v = version(text)
+    ctx = EditContext(hints=(HINT, "Extra checked bags cost 50 dollars each."))
+    ed = RewriteEditor(HintCritic(), HintWriter(dropout=0.0))
+    (c,) = ed.propose(v, [], [twf(1, 0.0)], 1, 3, context=ctx)
+    assert HINT in c.text and "Flights economy basic" not in c.text
+    assert "Extra checked bags cost 50 dollars each." in c.text
+    texts = [s.text for s in segment(c.text)]
+    assert (
+        texts.index("- Extra checked bags cost 50 dollars each.")
+        == texts.index("- Each passenger may check at most two bags.") + 1
+    )
+    assert c.editor == "rewrite" and c.changed_span_ids
+
+
+def test_rewrite_with_llm_uses_templates():
+    v = version()
+    critic = FakeClient(["- state the basic economy rule clearly"])
+    writer = FakeClient(["```\nNew prompt text.\n```"])
+    ed = RewriteEditor(LLMCritic(critic), LLMWriter(writer))
+    (c,) = ed.propose(v, [], [twf(1, 0.0, "bad")], 1, 0, context=EditContext(best=(PROMPT, 0.5)))
+    assert c.text == "New prompt text."
+    assert "bad" in critic.requests[0][0]["content"]
+    assert "Best earlier version" in writer.requests[0][0]["content"]
