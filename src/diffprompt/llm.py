@@ -1,0 +1,404 @@
+"""Model clients over the OpenAI SDK for any OpenAI-compatible endpoint, with call/token/cost metering.
+
+Three things live here, all resolved once at construction (no string dispatch inside loops):
+
+- ``parse_model_spec`` / ``make_chat_model``: the *target* model of an agent as a LangChain chat model
+  (``"sim"`` → the simulated τ policy, ``"openai:NAME"`` → ``ChatOpenAI`` on any compatible base URL).
+- ``ChatClient``: a plain completion client (``complete(messages) -> Completion``) for judges, user
+  simulators and AR editors; ``ScriptedChatClient`` is its fake.
+- ``CallMeter``: thread-safe counters of calls, tokens and dollars with optional budgets that raise
+  ``BudgetExceeded``; every client can share one meter.
+
+``check_reachable`` fails fast (before any work starts) when an ``openai:`` spec has no API key or its
+base URL does not answer. Nothing here touches the network at import or in constructors.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from langchain_core.callbacks import BaseCallbackHandler
+
+from diffprompt.errors import BudgetExceeded, ConfigError, ModelError
+from diffprompt.types import Usage
+
+Provider = Literal["sim", "openai"]
+PROVIDERS: tuple[Provider, ...] = ("sim", "openai")
+DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
+
+# USD per 1M tokens (input, output). Longest matching prefix wins ("gpt-4o-mini-2024-07-18" → gpt-4o-mini).
+DEFAULT_PRICES: Mapping[str, tuple[float, float]] = {
+    "sim": (0.0, 0.0),
+    "gpt-4o": (2.50, 10.00),
+    "gpt-4o-mini": (0.15, 0.60),
+    "gpt-4.1": (2.00, 8.00),
+    "gpt-4.1-mini": (0.40, 1.60),
+    "gpt-4.1-nano": (0.10, 0.40),
+    "gpt-4-turbo": (10.00, 30.00),
+    "gpt-3.5-turbo": (0.50, 1.50),
+    "o3": (2.00, 8.00),
+    "o3-mini": (1.10, 4.40),
+    "o4-mini": (1.10, 4.40),
+    "gpt-5": (1.25, 10.00),
+    "gpt-5-mini": (0.25, 2.00),
+    "gpt-5-nano": (0.05, 0.40),
+}
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ModelSpec:
+    """A parsed model spec: ``sim`` or ``openai:NAME`` (any OpenAI-compatible server)."""
+
+    provider: Provider
+    name: str
+
+    def __str__(self) -> str:
+        return self.provider if self.provider == "sim" else f"{self.provider}:{self.name}"
+
+
+def parse_model_spec(spec: str) -> ModelSpec:
+    """Parse ``"sim"`` or ``"openai:NAME"``; anything else raises ``ConfigError`` saying what is allowed."""
+    text = (spec or "").strip()
+    if text == "sim":
+        return ModelSpec(provider="sim", name="sim")
+    provider, sep, name = text.partition(":")
+    if not sep or not name.strip() or provider not in PROVIDERS or provider == "sim":
+        raise ConfigError(
+            f"unknown model spec {spec!r}: use 'sim' (offline simulated model) or 'openai:NAME' "
+            "(any OpenAI-compatible endpoint; set OPENAI_BASE_URL for vLLM/Ollama/...)"
+        )
+    return ModelSpec(provider="openai", name=name.strip())
+
+
+# --------------------------------------------------------------------------------------------- metering
+@dataclass(frozen=True, kw_only=True, slots=True)
+class MeterSnapshot:
+    """Totals of a ``CallMeter`` at one moment."""
+
+    calls: int
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    unpriced_calls: int  # calls to a model missing from the price table (counted at $0)
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+class CallMeter:
+    """Counts model calls, tokens and dollars; enforces optional budgets. Thread-safe.
+
+    ``check()`` runs before a call and raises ``BudgetExceeded`` when any budget is already spent;
+    ``record()`` adds one finished call and returns its ``Usage`` (with cost). A call that pushes a
+    total past its budget is still recorded (it happened); the *next* ``check()`` raises.
+    """
+
+    def __init__(
+        self,
+        *,
+        prices: Mapping[str, tuple[float, float]] | None = None,
+        max_calls: int | None = None,
+        max_tokens: int | None = None,
+        max_cost_usd: float | None = None,
+    ) -> None:
+        self.prices: dict[str, tuple[float, float]] = dict(DEFAULT_PRICES)
+        self.prices.update(prices or {})
+        self.max_calls = max_calls
+        self.max_tokens = max_tokens
+        self.max_cost_usd = max_cost_usd
+        self._lock = threading.Lock()
+        self._calls = 0
+        self._in = 0
+        self._out = 0
+        self._cost = 0.0
+        self._unpriced = 0
+
+    def price(self, model: str) -> tuple[float, float] | None:
+        """USD per 1M (input, output) tokens for ``model`` by longest prefix, or None if unknown."""
+        best = max((k for k in self.prices if model == k or model.startswith(k + "-")), key=len, default=None)
+        return self.prices[best] if best is not None else None
+
+    def cost(self, model: str, input_tokens: int, output_tokens: int) -> float:
+        p = self.price(model)
+        return 0.0 if p is None else (input_tokens * p[0] + output_tokens * p[1]) / 1e6
+
+    def check(self) -> None:
+        """Raise ``BudgetExceeded`` if any budget is already exhausted."""
+        with self._lock:
+            if self.max_calls is not None and self._calls >= self.max_calls:
+                raise BudgetExceeded("calls", self.max_calls, self._calls)
+            if self.max_tokens is not None and self._in + self._out >= self.max_tokens:
+                raise BudgetExceeded("tokens", self.max_tokens, self._in + self._out)
+            if self.max_cost_usd is not None and self._cost >= self.max_cost_usd:
+                raise BudgetExceeded("cost_usd", self.max_cost_usd, self._cost)
+
+    def record(self, model: str, input_tokens: int, output_tokens: int) -> Usage:
+        usd = self.cost(model, input_tokens, output_tokens)
+        with self._lock:
+            self._calls += 1
+            self._in += input_tokens
+            self._out += output_tokens
+            self._cost += usd
+            if self.price(model) is None:
+                self._unpriced += 1
+        return Usage(input_tokens=input_tokens, output_tokens=output_tokens, cost_usd=usd)
+
+    def snapshot(self) -> MeterSnapshot:
+        with self._lock:
+            return MeterSnapshot(
+                calls=self._calls, input_tokens=self._in, output_tokens=self._out,
+                cost_usd=self._cost, unpriced_calls=self._unpriced,
+            )
+
+
+# ------------------------------------------------------------------------------------ completion client
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Completion:
+    """One completion: the assistant text, its usage (with cost) and why it stopped."""
+
+    text: str
+    usage: Usage = field(default_factory=Usage)
+    model: str = ""
+    finish_reason: str | None = None
+
+
+class CompletionClient(Protocol):
+    """What judges, user simulators and AR editors need from a model: chat messages in, text out."""
+
+    def complete(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        temperature: float = 0.0,
+        max_tokens: int | None = None,
+    ) -> Completion:
+        """Return the assistant's reply to OpenAI-format ``messages``; raise ``ModelError`` on failure."""
+        ...
+
+
+class ChatClient:
+    """``CompletionClient`` over the OpenAI SDK (``chat.completions``) for any compatible base URL.
+
+    The SDK client is created lazily on the first call (no network or sockets in the constructor).
+    Transport errors after the SDK's own retries become ``ModelError``; budgets raise ``BudgetExceeded``.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        meter: CallMeter | None = None,
+        seed: int | None = None,
+        timeout_s: float = 60.0,
+        max_retries: int = 2,
+    ) -> None:
+        self.model = model
+        self.base_url = base_url
+        self.api_key = api_key
+        self.meter = meter
+        self.seed = seed
+        self.timeout_s = timeout_s
+        self.max_retries = max_retries
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def _sdk(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                import openai
+
+                if not self.api_key:
+                    raise ConfigError(
+                        f"model {self.model!r} needs an API key: set OPENAI_API_KEY (any non-empty value "
+                        "for a local OpenAI-compatible server)"
+                    )
+                self._client = openai.OpenAI(
+                    api_key=self.api_key, base_url=self.base_url, timeout=self.timeout_s,
+                    max_retries=self.max_retries,
+                )
+            return self._client
+
+    def complete(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        temperature: float = 0.0,
+        max_tokens: int | None = None,
+    ) -> Completion:
+        if self.meter is not None:
+            self.meter.check()
+        kwargs: dict[str, Any] = {"model": self.model, "messages": [dict(m) for m in messages],
+                                  "temperature": temperature}
+        if max_tokens is not None:
+            kwargs["max_tokens"] = max_tokens
+        if self.seed is not None:
+            kwargs["seed"] = self.seed
+        import openai
+
+        try:
+            resp = self._sdk().chat.completions.create(**kwargs)
+        except openai.OpenAIError as exc:
+            raise ModelError(f"{self.model} at {self.base_url or DEFAULT_OPENAI_BASE_URL} failed: "
+                             f"{type(exc).__name__}: {exc}") from exc
+        if not resp.choices:
+            raise ModelError(f"{self.model} returned no choices")
+        choice = resp.choices[0]
+        u = resp.usage
+        n_in, n_out = (u.prompt_tokens or 0, u.completion_tokens or 0) if u is not None else (0, 0)
+        usage = (self.meter.record(self.model, n_in, n_out) if self.meter is not None
+                 else Usage(input_tokens=n_in, output_tokens=n_out))
+        return Completion(text=choice.message.content or "", usage=usage, model=resp.model or self.model,
+                          finish_reason=choice.finish_reason)
+
+
+class ScriptedChatClient:
+    """Fake ``CompletionClient``: returns ``replies`` in order (cycling), records every request."""
+
+    def __init__(
+        self, replies: Sequence[str], *, meter: CallMeter | None = None, model: str = "scripted"
+    ) -> None:
+        if not replies:
+            raise ConfigError("ScriptedChatClient needs at least one reply")
+        self.replies = list(replies)
+        self.requests: list[list[dict[str, Any]]] = []
+        self.meter = meter
+        self.model = model
+        self._lock = threading.Lock()
+
+    def complete(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        temperature: float = 0.0,
+        max_tokens: int | None = None,
+    ) -> Completion:
+        if self.meter is not None:
+            self.meter.check()
+        with self._lock:
+            text = self.replies[len(self.requests) % len(self.replies)]
+            self.requests.append([dict(m) for m in messages])
+        n_in = sum(len(str(m.get("content") or "").split()) for m in messages)
+        n_out = len(text.split())
+        usage = (self.meter.record(self.model, n_in, n_out) if self.meter is not None
+                 else Usage(input_tokens=n_in, output_tokens=n_out))
+        return Completion(text=text, usage=usage, model=self.model, finish_reason="stop")
+
+
+# ------------------------------------------------------------------------------------------ chat models
+def make_chat_model(
+    spec: str | ModelSpec,
+    *,
+    base_url: str | None = None,
+    api_key: str | None = None,
+    seed: int = 0,
+    domain: str | None = None,
+    meter: CallMeter | None = None,
+    temperature: float = 0.0,
+    timeout_s: float = 120.0,
+    max_retries: int = 2,
+) -> Any:
+    """The agent's target model as a LangChain ``BaseChatModel`` (supports ``bind_tools``).
+
+    ``sim`` → ``tau_envs.sim.SimulatedChatModel`` for ``domain`` (required), seeded; ``openai:NAME`` →
+    ``langchain_openai.ChatOpenAI`` against ``base_url`` (default api.openai.com). With a ``meter``,
+    every call is checked against its budgets and its usage/cost recorded.
+    """
+    ms = parse_model_spec(spec) if isinstance(spec, str) else spec
+    callbacks: list[BaseCallbackHandler] | None = None if meter is None else [MeterCallback(meter, ms.name)]
+    if ms.provider == "sim":
+        if domain is None:
+            raise ConfigError("model 'sim' needs a domain (airline or retail)")
+        from tau_envs.sim import SimulatedChatModel
+
+        return SimulatedChatModel(domain=domain, seed=seed, callbacks=callbacks)
+    if not api_key:
+        raise ConfigError(
+            f"--model {ms} needs an API key: set OPENAI_API_KEY (any non-empty value for a local "
+            "OpenAI-compatible server such as vLLM or Ollama)"
+        )
+    from langchain_openai import ChatOpenAI
+    from pydantic import SecretStr
+
+    return ChatOpenAI(
+        model=ms.name, base_url=base_url, api_key=SecretStr(api_key), temperature=temperature,
+        seed=seed, timeout=timeout_s, max_retries=max_retries, callbacks=callbacks,
+    )
+
+
+class MeterCallback(BaseCallbackHandler):
+    """LangChain callback that checks budgets before each chat-model call and records usage after it."""
+
+    raise_error = True  # a BudgetExceeded from on_chat_model_start must abort the call
+
+    def __init__(self, meter: CallMeter, model: str) -> None:
+        super().__init__()
+        self.meter = meter
+        self.model = model
+
+    def on_chat_model_start(self, serialized: Any, messages: Any, **kwargs: Any) -> None:
+        self.meter.check()
+
+    def on_llm_end(self, response: Any, **kwargs: Any) -> None:
+        n_in = n_out = 0
+        for gens in response.generations:
+            for g in gens:
+                um = getattr(getattr(g, "message", None), "usage_metadata", None) or {}
+                n_in += int(um.get("input_tokens", 0))
+                n_out += int(um.get("output_tokens", 0))
+        self.meter.record(self.model, n_in, n_out)
+
+
+# ------------------------------------------------------------------------------------------- fail fast
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Reachability:
+    """What ``check_reachable`` found: the endpoint and the model ids it lists (empty if it lists none)."""
+
+    base_url: str
+    models: tuple[str, ...] = ()
+
+
+def check_reachable(
+    spec: str | ModelSpec, *, base_url: str | None = None, api_key: str | None = None, timeout_s: float = 5.0
+) -> Reachability | None:
+    """Fail fast for an ``openai:`` spec: no API key, an unreachable base URL, or a rejected key.
+
+    Calls ``GET {base_url}/models`` once (a cheap, free endpoint on OpenAI, vLLM, Ollama, LiteLLM).
+    ``sim`` needs nothing and returns None. Raises ``ConfigError`` whose message names the fix.
+    """
+    ms = parse_model_spec(spec) if isinstance(spec, str) else spec
+    if ms.provider == "sim":
+        return None
+    url = (base_url or DEFAULT_OPENAI_BASE_URL).rstrip("/")
+    if not api_key:
+        raise ConfigError(
+            f"{ms} needs an API key: set OPENAI_API_KEY (any non-empty value for a local "
+            f"OpenAI-compatible server) — base URL {url}"
+        )
+    import httpx
+
+    try:
+        resp = httpx.get(f"{url}/models", headers={"Authorization": f"Bearer {api_key}"}, timeout=timeout_s)
+    except (httpx.HTTPError, OSError) as exc:
+        raise ConfigError(
+            f"cannot reach the OpenAI-compatible endpoint {url} for {ms} ({type(exc).__name__}: {exc}); "
+            "check OPENAI_BASE_URL / --base-url and that the server is running"
+        ) from None
+    if resp.status_code in (401, 403):
+        raise ConfigError(
+            f"{url} rejected the API key for {ms} (HTTP {resp.status_code}); check OPENAI_API_KEY"
+        )
+    models: tuple[str, ...] = ()
+    if resp.status_code == 200:
+        try:
+            models = tuple(str(m.get("id")) for m in resp.json().get("data", []) if isinstance(m, dict))
+        except ValueError:
+            models = ()
+    elif resp.status_code >= 500:
+        raise ConfigError(f"{url} answered HTTP {resp.status_code} for {ms}; is the server healthy?")
+    return Reachability(base_url=url, models=models)
