@@ -84,11 +84,13 @@ def _first_tool_call_only(msg: AIMessage, seen_ids: set[str]) -> tuple[AIMessage
     if not calls:
         return msg, 0
     first = dict(calls[0])
-    if not first.get("id") or first["id"] in seen_ids:
+    call_id = str(first.get("id") or "")
+    if not call_id or call_id in seen_ids:
         # a model that reuses call ids (or omits them) would confuse the loop's call/result matching
-        first["id"] = f"{first.get('id') or 'call'}_{len(seen_ids)}"
-    seen_ids.add(first["id"])
-    if len(calls) == 1 and first["id"] == calls[0].get("id"):
+        call_id = f"{call_id or 'call'}_{len(seen_ids)}"
+        first["id"] = call_id
+    seen_ids.add(call_id)
+    if len(calls) == 1 and call_id == calls[0].get("id"):
         return msg, 0
     kwargs = dict(msg.additional_kwargs)
     kwargs.pop("tool_calls", None)  # the provider-format copy is rebuilt from tool_calls when sent
@@ -127,8 +129,10 @@ class TauEpisodeMiddleware(AgentMiddleware):  # type: ignore[type-arg]
             if isinstance(msg, AIMessage):
                 if not msg.tool_calls and msg.invalid_tool_calls:
                     bad = msg.invalid_tool_calls[0]
-                    raise ModelError(f"model returned an unparseable tool call {bad.get('name')!r}: "
-                                     f"{bad.get('error') or bad.get('args')}")
+                    raise ModelError(
+                        f"model returned an unparseable tool call {bad.get('name')!r}: "
+                        f"{bad.get('error') or bad.get('args')}"
+                    )
                 msg, dropped = _first_tool_call_only(msg, ep.tool_call_ids)
                 ep.dropped_tool_calls += dropped
             out.append(msg)
@@ -167,16 +171,22 @@ def _not_direct(**_: Any) -> str:
 
 
 def tools_from_info(tools_info: Sequence[Mapping[str, Any]]) -> list[BaseTool]:
-    """LangChain tools carrying the domain's OpenAI schemas verbatim (``convert_to_openai_tool`` of each
-    equals the ``tools_info`` entry). They are executed by ``TauEpisodeMiddleware``, not directly."""
+    """LangChain tools carrying the domain's OpenAI schemas verbatim.
+
+    ``convert_to_openai_tool`` of each equals its ``tools_info`` entry. They are executed by
+    ``TauEpisodeMiddleware`` on the episode's env, not directly.
+    """
     tools: list[BaseTool] = []
     for info in tools_info:
         fn = info["function"]
-        tools.append(StructuredTool(
-            name=fn["name"], description=fn.get("description", ""),
-            args_schema=dict(fn.get("parameters") or {"type": "object", "properties": {}}),
-            func=_not_direct,
-        ))
+        tools.append(
+            StructuredTool(
+                name=fn["name"],
+                description=fn.get("description", ""),
+                args_schema=dict(fn.get("parameters") or {"type": "object", "properties": {}}),
+                func=_not_direct,
+            )
+        )
     return tools
 
 
@@ -187,11 +197,17 @@ def build_tau_agent(
     middleware: Sequence[AgentMiddleware] = (),  # type: ignore[type-arg]
     name: str = "tau_agent",
 ) -> Any:
-    """Compile the τ agent: ``create_agent`` with the domain's tools, ``middleware`` outermost, then
-    ``TauEpisodeMiddleware``. Invoke with ``run_agent_episode`` (or ``context=Episode(...)``)."""
+    """Compile the τ agent: ``create_agent`` with the domain's tools and middleware.
+
+    ``middleware`` is outermost, then ``TauEpisodeMiddleware``. Invoke with ``run_agent_episode``
+    (or ``agent.invoke(..., context=Episode(...))``).
+    """
     return create_agent(
-        model, tools_from_info(tools_info), middleware=[*middleware, TauEpisodeMiddleware()],
-        context_schema=Episode, name=name,
+        model,
+        tools_from_info(tools_info),
+        middleware=[*middleware, TauEpisodeMiddleware()],
+        context_schema=Episode,
+        name=name,
     )
 
 

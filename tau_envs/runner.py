@@ -15,7 +15,7 @@ import hashlib
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
@@ -88,7 +88,9 @@ def replay_key(domain: str, split: str, task_index: int) -> str:
     return f"tau:{domain}:{split}:{task_index}"
 
 
-def to_openai_messages(system_prompt: str | None, messages: Sequence[BaseMessage]) -> tuple[dict[str, Any], ...]:
+def to_openai_messages(
+    system_prompt: str | None, messages: Sequence[BaseMessage]
+) -> tuple[dict[str, Any], ...]:
     """The episode in OpenAI chat format, system prompt first (tool calls and tool results included)."""
     out: list[dict[str, Any]] = []
     if system_prompt is not None:
@@ -102,8 +104,9 @@ def _usage(messages: Sequence[BaseMessage]) -> Usage:
     for m in messages:
         um = getattr(m, "usage_metadata", None) if isinstance(m, AIMessage) else None
         if um:
-            total = total + Usage(input_tokens=int(um.get("input_tokens", 0)),
-                                  output_tokens=int(um.get("output_tokens", 0)))
+            total = total + Usage(
+                input_tokens=int(um.get("input_tokens", 0)), output_tokens=int(um.get("output_tokens", 0))
+            )
     return total
 
 
@@ -122,8 +125,9 @@ def run_episode(
     max_steps: int = MAX_STEPS,
     metadata: Mapping[str, Any] | None = None,
 ) -> EpisodeResult:
-    """Run one τ episode of ``task`` on a fresh DB of ``domain`` and score it. Never raises for a
-    failing episode: the error is recorded and the reward is 0.
+    """Run one τ episode of ``task`` on a fresh DB of ``domain`` and score it.
+
+    Never raises for a failing episode: the error is recorded and the reward is 0.
 
     ``system_prompt`` is served verbatim unless it is None (then an outer ``middleware`` such as
     diffprompt's sets it). ``agent`` reuses a graph compiled by ``build_tau_agent`` (then ``model`` and
@@ -147,10 +151,19 @@ def run_episode(
         error = f"{type(exc).__name__}: {exc}"
     reward = info.reward if (info is not None and error is None) else 0.0
     return EpisodeResult(
-        task_index=task.index, trial=trial, reward=reward,
+        task_index=task.index,
+        trial=trial,
+        reward=reward,
         messages=to_openai_messages(ep.system_prompt_used or system_prompt, messages),
-        error=error, steps=ep.steps, usage=_usage(messages), reward_info=info, stop_reason=ep.stop_reason,
-        seed=seed, thread_id=tid, seconds=time.perf_counter() - t0, dropped_tool_calls=ep.dropped_tool_calls,
+        error=error,
+        steps=ep.steps,
+        usage=_usage(messages),
+        reward_info=info,
+        stop_reason=ep.stop_reason,
+        seed=seed,
+        thread_id=tid,
+        seconds=time.perf_counter() - t0,
+        dropped_tool_calls=ep.dropped_tool_calls,
         family=task.family,
     )
 
@@ -188,9 +201,15 @@ def run_tau(
     task_list = [domain.task(t) if isinstance(t, int) else t for t in tasks]
     rid = run_id or uuid.uuid4().hex[:12]
     t0 = time.perf_counter()
-    shared = (build_tau_agent(domain.tools_info, model_factory(seed),
-                              middleware=list(middleware_factory() if middleware_factory else ()))
-              if share_agent else None)
+    shared = (
+        build_tau_agent(
+            domain.tools_info,
+            model_factory(seed),
+            middleware=list(middleware_factory() if middleware_factory else ()),
+        )
+        if share_agent
+        else None
+    )
     lock = threading.Lock()
 
     def one(task: Task, trial: int) -> EpisodeResult:
@@ -200,16 +219,43 @@ def run_tau(
             user = user_factory(task, s)
             agent = shared
             if agent is None:
-                agent = build_tau_agent(domain.tools_info, model_factory(s),
-                                        middleware=list(middleware_factory() if middleware_factory else ()))
+                agent = build_tau_agent(
+                    domain.tools_info,
+                    model_factory(s),
+                    middleware=list(middleware_factory() if middleware_factory else ()),
+                )
         except Exception as exc:  # a factory failing for one episode is that episode's failure
-            return EpisodeResult(task_index=task.index, trial=trial, reward=0.0, messages=(),
-                                 error=f"{type(exc).__name__}: {exc}", steps=0, seed=s, family=task.family)
+            return EpisodeResult(
+                task_index=task.index,
+                trial=trial,
+                reward=0.0,
+                messages=(),
+                error=f"{type(exc).__name__}: {exc}",
+                steps=0,
+                seed=s,
+                family=task.family,
+            )
         key = replay_key(domain.name, domain.split, task.index)
-        res = run_episode(domain, task, model=None, user=user, system_prompt=prompt, seed=s, agent=agent,
-                          trial=trial, thread_id=f"tau-{rid}-{task.index}-{trial}", max_steps=max_steps,
-                          metadata={"replay_key": key, "task_index": task.index, "trial": trial,
-                                    "seed": s, "domain": domain.name, "split": domain.split})
+        res = run_episode(
+            domain,
+            task,
+            model=None,
+            user=user,
+            system_prompt=prompt,
+            seed=s,
+            agent=agent,
+            trial=trial,
+            thread_id=f"tau-{rid}-{task.index}-{trial}",
+            max_steps=max_steps,
+            metadata={
+                "replay_key": key,
+                "task_index": task.index,
+                "trial": trial,
+                "seed": s,
+                "domain": domain.name,
+                "split": domain.split,
+            },
+        )
         if on_result is not None:
             with lock:
                 on_result(res)
@@ -224,8 +270,11 @@ def run_tau(
             futures = [pool.submit(one, task, trial) for task, trial in jobs]
             results = [f.result() for f in as_completed(futures)]
     results.sort(key=lambda r: (r.task_index, r.trial))
-    successes: dict[int, list[bool]] = {}
+    successes: dict[Hashable, list[bool]] = {}
     for r in results:
         successes.setdefault(r.task_index, []).append(r.reward >= 1.0)
-    return RunSummary(results=tuple(results), pass_hat_k=pass_hat_ks(successes, trials) if successes else {},
-                      seconds=time.perf_counter() - t0)
+    return RunSummary(
+        results=tuple(results),
+        pass_hat_k=pass_hat_ks(successes, trials) if successes else {},
+        seconds=time.perf_counter() - t0,
+    )

@@ -150,8 +150,11 @@ class CallMeter:
     def snapshot(self) -> MeterSnapshot:
         with self._lock:
             return MeterSnapshot(
-                calls=self._calls, input_tokens=self._in, output_tokens=self._out,
-                cost_usd=self._cost, unpriced_calls=self._unpriced,
+                calls=self._calls,
+                input_tokens=self._in,
+                output_tokens=self._out,
+                cost_usd=self._cost,
+                unpriced_calls=self._unpriced,
             )
 
 
@@ -219,7 +222,9 @@ class ChatClient:
                         "for a local OpenAI-compatible server)"
                     )
                 self._client = openai.OpenAI(
-                    api_key=self.api_key, base_url=self.base_url, timeout=self.timeout_s,
+                    api_key=self.api_key,
+                    base_url=self.base_url,
+                    timeout=self.timeout_s,
                     max_retries=self.max_retries,
                 )
             return self._client
@@ -233,8 +238,11 @@ class ChatClient:
     ) -> Completion:
         if self.meter is not None:
             self.meter.check()
-        kwargs: dict[str, Any] = {"model": self.model, "messages": [dict(m) for m in messages],
-                                  "temperature": temperature}
+        kwargs: dict[str, Any] = {
+            "model": self.model,
+            "messages": [dict(m) for m in messages],
+            "temperature": temperature,
+        }
         if max_tokens is not None:
             kwargs["max_tokens"] = max_tokens
         if self.seed is not None:
@@ -244,17 +252,26 @@ class ChatClient:
         try:
             resp = self._sdk().chat.completions.create(**kwargs)
         except openai.OpenAIError as exc:
-            raise ModelError(f"{self.model} at {self.base_url or DEFAULT_OPENAI_BASE_URL} failed: "
-                             f"{type(exc).__name__}: {exc}") from exc
+            raise ModelError(
+                f"{self.model} at {self.base_url or DEFAULT_OPENAI_BASE_URL} failed: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
         if not resp.choices:
             raise ModelError(f"{self.model} returned no choices")
         choice = resp.choices[0]
         u = resp.usage
         n_in, n_out = (u.prompt_tokens or 0, u.completion_tokens or 0) if u is not None else (0, 0)
-        usage = (self.meter.record(self.model, n_in, n_out) if self.meter is not None
-                 else Usage(input_tokens=n_in, output_tokens=n_out))
-        return Completion(text=choice.message.content or "", usage=usage, model=resp.model or self.model,
-                          finish_reason=choice.finish_reason)
+        usage = (
+            self.meter.record(self.model, n_in, n_out)
+            if self.meter is not None
+            else Usage(input_tokens=n_in, output_tokens=n_out)
+        )
+        return Completion(
+            text=choice.message.content or "",
+            usage=usage,
+            model=resp.model or self.model,
+            finish_reason=choice.finish_reason,
+        )
 
 
 class ScriptedChatClient:
@@ -285,8 +302,11 @@ class ScriptedChatClient:
             self.requests.append([dict(m) for m in messages])
         n_in = sum(len(str(m.get("content") or "").split()) for m in messages)
         n_out = len(text.split())
-        usage = (self.meter.record(self.model, n_in, n_out) if self.meter is not None
-                 else Usage(input_tokens=n_in, output_tokens=n_out))
+        usage = (
+            self.meter.record(self.model, n_in, n_out)
+            if self.meter is not None
+            else Usage(input_tokens=n_in, output_tokens=n_out)
+        )
         return Completion(text=text, usage=usage, model=self.model, finish_reason="stop")
 
 
@@ -326,8 +346,14 @@ def make_chat_model(
     from pydantic import SecretStr
 
     return ChatOpenAI(
-        model=ms.name, base_url=base_url, api_key=SecretStr(api_key), temperature=temperature,
-        seed=seed, timeout=timeout_s, max_retries=max_retries, callbacks=callbacks,
+        model=ms.name,
+        base_url=base_url,
+        api_key=SecretStr(api_key),
+        temperature=temperature,
+        seed=seed,
+        timeout=timeout_s,
+        max_retries=max_retries,
+        callbacks=callbacks,
     )
 
 

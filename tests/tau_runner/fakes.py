@@ -21,8 +21,10 @@ def call(name: str, **args: Any) -> dict[str, Any]:
 def ai(text: str = "", *calls: dict[str, Any]) -> AIMessage:
     return AIMessage(
         content=text,
-        tool_calls=[{"name": c["name"], "args": c["args"], "id": f"call_{i}_{c['name']}", "type": "tool_call"}
-                    for i, c in enumerate(calls)],
+        tool_calls=[
+            {"name": c["name"], "args": c["args"], "id": f"call_{i}_{c['name']}", "type": "tool_call"}
+            for i, c in enumerate(calls)
+        ],
         usage_metadata={"input_tokens": 10, "output_tokens": 2, "total_tokens": 12},
     )
 
@@ -44,11 +46,14 @@ class ScriptedModel(BaseChatModel):
         self._tools = list(tools)
         return self
 
-    def _generate(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None,
-                  **kwargs: Any) -> ChatResult:
+    def _generate(
+        self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kwargs: Any
+    ) -> ChatResult:
         with self._lock:
             self._requests.append(list(messages))
-        return ChatResult(generations=[ChatGeneration(message=self.policy(list(messages)).model_copy(deep=True))])
+        return ChatResult(
+            generations=[ChatGeneration(message=self.policy(list(messages)).model_copy(deep=True))]
+        )
 
     @property
     def requests(self) -> list[list[BaseMessage]]:

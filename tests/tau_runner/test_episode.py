@@ -12,9 +12,14 @@ from tau_envs.types import MAX_STEPS, STOP_TOKEN, TRANSFER_TOOL, Action, RewardI
 from tests.tau_runner.fakes import ListUser, ScriptedModel, ai, call, script
 
 TOOLS_INFO = [
-    {"type": "function", "function": {"name": name, "description": f"{name} tool",
-                                      "parameters": {"type": "object", "properties": {"x": {"type": "string"}},
-                                                     "required": []}}}
+    {
+        "type": "function",
+        "function": {
+            "name": name,
+            "description": f"{name} tool",
+            "parameters": {"type": "object", "properties": {"x": {"type": "string"}}, "required": []},
+        },
+    }
     for name in ("get_user", "cancel", TRANSFER_TOOL)
 ]
 
@@ -35,7 +40,9 @@ class FakeEnv:
 
     def reward(self, agent_texts: list[str]) -> RewardInfo:
         ok = [a.name for a in self.actions] == ["get_user", "cancel"]
-        return RewardInfo(reward=1.0 if ok else 0.0, db_hash="h", gold_hash="h" if ok else "g", outputs_ok=True)
+        return RewardInfo(
+            reward=1.0 if ok else 0.0, db_hash="h", gold_hash="h" if ok else "g", outputs_ok=True
+        )
 
 
 class FakeDomain:
@@ -44,7 +51,9 @@ class FakeDomain:
     tools_info = TOOLS_INFO
 
     def __init__(self) -> None:
-        self.tasks = [Task(index=i, user_id=f"u{i}", instruction="cancel my trip", actions=()) for i in range(3)]
+        self.tasks = [
+            Task(index=i, user_id=f"u{i}", instruction="cancel my trip", actions=()) for i in range(3)
+        ]
         self.envs: list[FakeEnv] = []
 
     def task(self, i: int) -> Task:
@@ -59,13 +68,16 @@ class FakeDomain:
 def _run(turns: list[Any], replies: tuple[str, ...] = (STOP_TOKEN,), **kw: Any) -> tuple[EpisodeResult, Any]:
     dom = FakeDomain()
     model = ScriptedModel(policy=script(turns) if isinstance(turns, list) else turns)
-    res = run_episode(dom, dom.tasks[0], model=model, user=ListUser(replies=replies), system_prompt="POLICY",
-                      seed=7, **kw)
+    res = run_episode(
+        dom, dom.tasks[0], model=model, user=ListUser(replies=replies), system_prompt="POLICY", seed=7, **kw
+    )
     return res, (dom, model)
 
 
 def test_success_path_executes_tools_and_ends_on_stop() -> None:
-    res, (dom, model) = _run([ai("", call("get_user", x="1")), ai("", call("cancel", x="A")), ai("Done, cancelled.")])
+    res, (dom, model) = _run(
+        [ai("", call("get_user", x="1")), ai("", call("cancel", x="A")), ai("Done, cancelled.")]
+    )
     assert res.error is None
     assert res.reward == 1.0 and res.stop_reason == "stop" and res.steps == 3
     assert [a.name for a in dom.envs[0].actions] == ["get_user", "cancel"]
@@ -80,8 +92,13 @@ def test_success_path_executes_tools_and_ends_on_stop() -> None:
 
 
 def test_only_first_tool_call_of_a_turn_is_executed() -> None:
-    res, (dom, model) = _run([ai("", call("get_user", x="1"), call("cancel", x="A"), call("cancel", x="B")),
-                              ai("", call("cancel", x="A")), ai("bye")])
+    res, (dom, model) = _run(
+        [
+            ai("", call("get_user", x="1"), call("cancel", x="A"), call("cancel", x="B")),
+            ai("", call("cancel", x="A")),
+            ai("bye"),
+        ]
+    )
     assert [a.kwargs for a in dom.envs[0].actions] == [{"x": "1"}, {"x": "A"}]
     assert res.dropped_tool_calls == 2
     first_turn = res.messages[2]
@@ -92,7 +109,9 @@ def test_only_first_tool_call_of_a_turn_is_executed() -> None:
 
 
 def test_transfer_ends_the_episode_and_is_scored() -> None:
-    res, (dom, model) = _run([ai("", call("get_user", x="1")), ai("", call(TRANSFER_TOOL, x="s")), ai("never")])
+    res, (_dom, model) = _run(
+        [ai("", call("get_user", x="1")), ai("", call(TRANSFER_TOOL, x="s")), ai("never")]
+    )
     assert res.stop_reason == "transfer" and res.steps == 2 and len(model.requests) == 2
     assert res.reward_info is not None and res.reward == 0.0
     assert res.messages[-1]["role"] == "tool"
@@ -101,8 +120,16 @@ def test_transfer_ends_the_episode_and_is_scored() -> None:
 def test_user_turns_continue_until_stop_token() -> None:
     replies = ("my id is u0", "yes please", f"thanks {STOP_TOKEN}")
     user_seen: list[str] = []
-    res, _ = _run([ai("what is your id?"), ai("", call("get_user", x="u0")), ai("confirm?"),
-                   ai("", call("cancel", x="A")), ai("cancelled")], replies=replies)
+    res, _ = _run(
+        [
+            ai("what is your id?"),
+            ai("", call("get_user", x="u0")),
+            ai("confirm?"),
+            ai("", call("cancel", x="A")),
+            ai("cancelled"),
+        ],
+        replies=replies,
+    )
     assert res.stop_reason == "stop" and res.reward == 1.0
     assert [m["content"] for m in res.messages if m["role"] == "user"][1:] == list(replies)
     del user_seen
@@ -122,7 +149,7 @@ def test_stop_on_the_last_allowed_step_still_counts() -> None:
 
 
 def test_unknown_tool_is_an_observation_not_a_crash() -> None:
-    res, (dom, _) = _run([ai("", call("fly_to_moon", x="1")), ai("sorry")])
+    res, _ = _run([ai("", call("fly_to_moon", x="1")), ai("sorry")])
     assert res.error is None
     assert res.messages[3]["content"] == "Unknown action fly_to_moon"
 
@@ -144,8 +171,14 @@ def test_user_exception_is_data_too() -> None:
             raise ValueError("user sim down")
 
     dom = FakeDomain()
-    res = run_episode(dom, dom.tasks[0], model=ScriptedModel(policy=script([ai("hello")])), user=BadUser(),
-                      system_prompt="P", seed=1)
+    res = run_episode(
+        dom,
+        dom.tasks[0],
+        model=ScriptedModel(policy=script([ai("hello")])),
+        user=BadUser(),
+        system_prompt="P",
+        seed=1,
+    )
     assert res.reward == 0.0 and "user sim down" in (res.error or "")
 
 
@@ -163,9 +196,17 @@ def test_run_tau_concurrent_is_deterministic_and_isolates_failures() -> None:
         return ListUser(first=f"task {task.index}")
 
     seen: list[EpisodeResult] = []
-    summ = run_tau(dom, [0, 1, 2], trials=3, concurrency=4, model_factory=lambda s: ScriptedModel(policy=policy),
-                   user_factory=user_factory, system_prompt=lambda t, k: f"P{t.index}", seed=5,
-                   on_result=seen.append)
+    summ = run_tau(
+        dom,
+        [0, 1, 2],
+        trials=3,
+        concurrency=4,
+        model_factory=lambda s: ScriptedModel(policy=policy),
+        user_factory=user_factory,
+        system_prompt=lambda t, k: f"P{t.index}",
+        seed=5,
+        on_result=seen.append,
+    )
     assert len(summ.results) == 9 and len(seen) == 9
     assert [(r.task_index, r.trial) for r in summ.results] == [(t, k) for t in range(3) for k in range(3)]
     assert summ.errors == 3 and all("bad task" in (r.error or "") for r in summ.results if r.task_index == 1)
