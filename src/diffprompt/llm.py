@@ -211,6 +211,20 @@ class ChatClient:
         self._client: Any = None
         self._lock = threading.Lock()
 
+    def with_seed(self, seed: int | None) -> ChatClient:
+        """A sibling client sending ``seed`` with every request; shares the SDK client and meter."""
+        sib = ChatClient(
+            self.model,
+            base_url=self.base_url,
+            api_key=self.api_key,
+            meter=self.meter,
+            seed=seed,
+            timeout_s=self.timeout_s,
+            max_retries=self.max_retries,
+        )
+        sib._client = self._sdk() if self.api_key else None
+        return sib
+
     def _sdk(self) -> Any:
         with self._lock:
             if self._client is None:
