@@ -1,0 +1,1 @@
+"""Example agents that users copy (imported by tests through pytest's pythonpath; not installed)."""

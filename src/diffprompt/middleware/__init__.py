@@ -1,0 +1,27 @@
+"""The live side of diffprompt: serve the pinned prompt to a running agent and record its episodes.
+
+* ``PromptAdaptationMiddleware`` — a LangChain v1 ``AgentMiddleware`` for ``create_agent``.
+* ``wrap_graph`` — the same for any compiled LangGraph graph (prompt via config/context, recording
+  via callbacks).
+* ``record_feedback`` / ``normalize_rating`` — rewards, ratings, judge scores and comments.
+
+Importing this package starts nothing: no threads, no connections.
+"""
+
+from __future__ import annotations
+
+from diffprompt.middleware.agent import DiffpromptState, PromptAdaptationMiddleware
+from diffprompt.middleware.feedback import normalize_rating, record_feedback
+from diffprompt.middleware.graph import GraphWrapper, wrap_graph
+from diffprompt.middleware.prompts import Pin, PromptView
+
+__all__ = [
+    "DiffpromptState",
+    "GraphWrapper",
+    "Pin",
+    "PromptAdaptationMiddleware",
+    "PromptView",
+    "normalize_rating",
+    "record_feedback",
+    "wrap_graph",
+]

@@ -1,0 +1,301 @@
+"""``PromptAdaptationMiddleware``: pinned prompts in, one ``Trace`` per run out, for ``create_agent``.
+
+Usage::
+
+    mw = PromptAdaptationMiddleware("support", store, recorder=Recorder(store, spool_dir=...))
+    agent = create_agent(model, tools, middleware=[mw])
+    out = agent.invoke({"messages": [...]}, {"configurable": {"thread_id": "t-42"}})
+    record_feedback(store, trace_id=out["diffprompt_trace_id"], kind="reward", value=1.0)
+
+Per run: ``before_agent`` resolves the thread (``configurable.thread_id``; without one, a fresh id
+per run) and its pinned version, ``wrap_model_call`` replaces the system message with the pinned
+text (``request.override(system_message=...)``) and records latency and ``usage_metadata``,
+``wrap_tool_call`` records tool latency and status, and ``after_agent`` hands the finished trace
+(OpenAI chat format, system message first) to the recorder. Sync, async and streaming runs all go
+through these hooks.
+
+Optional run config keys: ``configurable.diffprompt_replay_key`` (stored as ``Trace.replay_key``)
+and ``configurable.diffprompt_metadata`` (a dict merged into ``Trace.metadata``).
+
+Guarantee: a failure of the middleware's own bookkeeping (store down, recorder broken, a bug here)
+is logged and never raised into the agent; the agent is then served the last known prompt, or the
+request's own system prompt when none is known. Errors of the user's model or tools propagate
+unchanged (and are noted on the trace).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Annotated, Any, cast, NotRequired
+
+from langchain.agents.middleware.types import (
+    AgentMiddleware,
+    AgentState,
+    ModelRequest,
+    ModelResponse,
+    OmitFromSchema,
+)
+from langchain_core.messages import SystemMessage, ToolMessage
+from langgraph.config import get_config
+from langgraph.prebuilt.tool_node import ToolCallRequest
+from langgraph.runtime import Runtime
+from langgraph.types import Command
+
+from diffprompt.middleware._run import RunRecord, RunTable
+from diffprompt.middleware.prompts import PromptView
+from diffprompt.store.base import Store
+from diffprompt.store.recorder import Recorder
+from diffprompt.types import Trace, new_id, utcnow
+
+log = logging.getLogger("diffprompt.middleware")
+
+_PRIVATE = OmitFromSchema(input=True, output=True)
+_OUTPUT_ONLY = OmitFromSchema(input=True, output=False)
+
+
+class DiffpromptState(AgentState[Any]):
+    """Agent state fields the middleware adds.
+
+    ``diffprompt_trace_id`` / ``diffprompt_thread_id`` come back in the run's output (for feedback);
+    ``diffprompt_version_id`` is private and persists with a checkpointer, so a thread keeps its
+    pinned version across runs and process restarts.
+    """
+
+    diffprompt_trace_id: NotRequired[Annotated[str, _OUTPUT_ONLY]]
+    diffprompt_thread_id: NotRequired[Annotated[str, _OUTPUT_ONLY]]
+    diffprompt_version_id: NotRequired[Annotated[str | None, _PRIVATE]]
+
+
+def _run_config() -> dict[str, Any]:
+    try:
+        return dict(get_config().get("configurable") or {})
+    except RuntimeError:  # called outside a runnable context
+        return {}
+
+
+class PromptAdaptationMiddleware(AgentMiddleware[DiffpromptState, Any, Any]):
+    """Pins one prompt version per thread, injects it, and records each run as a trace."""
+
+    state_schema = DiffpromptState
+
+    def __init__(
+        self,
+        slot: str,
+        store: Store,
+        *,
+        recorder: Recorder | None = None,
+        refresh_s: float = 2.0,
+        clock: Callable[[], float] = time.monotonic,
+        now: Callable[[], datetime] = utcnow,
+        max_threads: int = 100_000,
+        stale_run_s: float = 3600.0,
+    ) -> None:
+        super().__init__()
+        self.slot, self.store = slot, store
+        self.recorder = recorder if recorder is not None else Recorder(store)
+        self.view = PromptView(slot, store, refresh_s=refresh_s, clock=clock, max_threads=max_threads)
+        self.runs = RunTable(max_threads=max_threads, stale_s=stale_run_s)
+        self._now = now
+        self._next_sweep = 0.0
+
+    @property
+    def name(self) -> str:
+        return f"PromptAdaptationMiddleware[{self.slot}]"
+
+    # -- public helpers ----------------------------------------------------------------------
+    def last_trace_id(self, thread_id: str | None = None) -> str | None:
+        """The id of the latest finished trace of ``thread_id`` in this process (any thread if None)."""
+        return self.runs.last_trace_id(thread_id)
+
+    def pinned_version(self, thread_id: str) -> str | None:
+        """The version id this process has pinned for ``thread_id`` (None if not pinned here)."""
+        pin = self.view.pinned(thread_id)
+        return pin.version_id if pin else None
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait for the recorder to write every finished trace."""
+        return self.recorder.flush(timeout)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Flush and stop the recorder (call at shutdown)."""
+        self.recorder.close(timeout)
+
+    # -- run start / end ---------------------------------------------------------------------
+    def _begin(self, state: DiffpromptState) -> dict[str, Any] | None:
+        try:
+            cfg = _run_config()
+            thread_id = str(cfg.get("thread_id") or new_id("th_"))
+            pin = self.view.pin(thread_id, known_version_id=state.get("diffprompt_version_id"))
+            rec = RunRecord(
+                trace_id=new_id("tr_"),
+                thread_id=thread_id,
+                slot=self.slot,
+                pin=pin,
+                system_text=pin.text,
+                started_at=self._now(),
+                replay_key=cfg.get("diffprompt_replay_key"),
+                extra=cfg.get("diffprompt_metadata") or None,
+            )
+            self.runs.open(rec)
+            self._maybe_sweep()
+            update: dict[str, Any] = {"diffprompt_trace_id": rec.trace_id, "diffprompt_thread_id": thread_id}
+            if pin.version_id is not None:
+                update["diffprompt_version_id"] = pin.version_id
+            return update
+        except Exception:
+            log.exception("diffprompt: before_agent bookkeeping failed; the run continues unrecorded")
+            return None
+
+    def _maybe_sweep(self) -> None:
+        t = time.monotonic()
+        if t >= self._next_sweep:
+            self._next_sweep = t + 5.0
+            self.runs.sweep_stale(self._submit, self._now())
+
+    def _submit(self, trace: Trace) -> None:
+        try:
+            self.recorder.submit(trace)
+        except Exception:  # Recorder.submit does not raise; a user-supplied recorder might
+            log.exception("diffprompt: recorder rejected trace %s", trace.id)
+
+    def _end(self, state: DiffpromptState) -> dict[str, Any] | None:
+        try:
+            rec = self.runs.close(state.get("diffprompt_trace_id") or "")
+            if rec is None:
+                return None
+            self._submit(rec.finish(state.get("messages", []), ended_at=self._now()))
+        except Exception:
+            log.exception("diffprompt: after_agent bookkeeping failed; trace not recorded")
+        return None
+
+    def before_agent(self, state: DiffpromptState, runtime: Runtime[Any]) -> dict[str, Any] | None:
+        """Resolve the thread and pin its version."""
+        return self._begin(state)
+
+    async def abefore_agent(self, state: DiffpromptState, runtime: Runtime[Any]) -> dict[str, Any] | None:
+        """Async twin: store reads (at most every ``refresh_s``) run in a worker thread."""
+        if self.view.refresh_due():  # to_thread carries the context, so get_config() still works
+            return await asyncio.to_thread(self._begin, state)
+        return self._begin(state)
+
+    def after_agent(self, state: DiffpromptState, runtime: Runtime[Any]) -> dict[str, Any] | None:
+        """Hand the finished trace to the recorder."""
+        return self._end(state)
+
+    async def aafter_agent(self, state: DiffpromptState, runtime: Runtime[Any]) -> dict[str, Any] | None:
+        """Async twin (no I/O: the recorder only enqueues)."""
+        return self._end(state)
+
+    # -- model calls -------------------------------------------------------------------------
+    def _prepare(self, request: ModelRequest[Any]) -> tuple[ModelRequest[Any], RunRecord | None]:
+        try:
+            rec = self.runs.get(cast("str | None", request.state.get("diffprompt_trace_id")))
+            if rec is None:
+                return request, None
+            if rec.system_text is not None:
+                request = request.override(system_message=SystemMessage(content=rec.system_text))
+            elif request.system_message is not None:  # fallback: record what was actually served
+                rec.system_text = request.system_message.text
+            rec.on_model_input(request.messages)
+            return request, rec
+        except Exception:
+            log.exception("diffprompt: cannot prepare the model request; serving it unchanged")
+            return request, None
+
+    @staticmethod
+    def _after_model(rec: RunRecord | None, result: Any, t0: float) -> None:
+        if rec is None:
+            return
+        try:
+            rec.on_model_result(result, (time.perf_counter() - t0) * 1000.0)
+        except Exception:
+            log.exception("diffprompt: cannot record the model call")
+
+    def wrap_model_call(
+        self,
+        request: ModelRequest[Any],
+        handler: Callable[[ModelRequest[Any]], ModelResponse[Any]],
+    ) -> Any:
+        """Inject the pinned prompt; record latency and usage."""
+        request, rec = self._prepare(request)
+        t0 = time.perf_counter()
+        try:
+            result = handler(request)
+        except Exception as exc:
+            if rec is not None:
+                rec.on_model_error(exc)
+            raise
+        self._after_model(rec, result, t0)
+        return result
+
+    async def awrap_model_call(
+        self,
+        request: ModelRequest[Any],
+        handler: Callable[[ModelRequest[Any]], Awaitable[ModelResponse[Any]]],
+    ) -> Any:
+        """Async twin of ``wrap_model_call``."""
+        request, rec = self._prepare(request)
+        t0 = time.perf_counter()
+        try:
+            result = await handler(request)
+        except Exception as exc:
+            if rec is not None:
+                rec.on_model_error(exc)
+            raise
+        self._after_model(rec, result, t0)
+        return result
+
+    # -- tool calls --------------------------------------------------------------------------
+    def _tool_rec(self, request: ToolCallRequest) -> RunRecord | None:
+        try:
+            state = request.state
+            return self.runs.get(state.get("diffprompt_trace_id") if isinstance(state, dict) else None)
+        except Exception:
+            return None
+
+    @staticmethod
+    def _after_tool(
+        rec: RunRecord | None, request: ToolCallRequest, result: Any, t0: float, status: str
+    ) -> None:
+        if rec is None:
+            return
+        try:
+            if isinstance(result, ToolMessage) and result.status == "error":
+                status = "error"
+            elif isinstance(result, Command):
+                status = "command"
+            rec.on_tool(request.tool_call.get("name", "?"), (time.perf_counter() - t0) * 1000.0, status)
+        except Exception:
+            log.exception("diffprompt: cannot record the tool call")
+
+    def wrap_tool_call(
+        self, request: ToolCallRequest, handler: Callable[[ToolCallRequest], ToolMessage | Command[Any]]
+    ) -> ToolMessage | Command[Any]:
+        """Record tool latency and status (results are recorded from the final messages)."""
+        rec, t0 = self._tool_rec(request), time.perf_counter()
+        try:
+            result = handler(request)
+        except Exception:
+            self._after_tool(rec, request, None, t0, "raised")
+            raise
+        self._after_tool(rec, request, result, t0, "ok")
+        return result
+
+    async def awrap_tool_call(
+        self,
+        request: ToolCallRequest,
+        handler: Callable[[ToolCallRequest], Awaitable[ToolMessage | Command[Any]]],
+    ) -> ToolMessage | Command[Any]:
+        """Async twin of ``wrap_tool_call``."""
+        rec, t0 = self._tool_rec(request), time.perf_counter()
+        try:
+            result = await handler(request)
+        except Exception:
+            self._after_tool(rec, request, None, t0, "raised")
+            raise
+        self._after_tool(rec, request, result, t0, "ok")
+        return result
