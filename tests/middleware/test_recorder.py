@@ -36,10 +36,20 @@ tzs = st.sampled_from([UTC, timezone(timedelta(hours=5, minutes=30)), timezone(t
 )
 def test_trace_json_round_trip_is_exact(messages, metadata, start, latency, tokens, opt) -> None:
     tr = Trace(
-        id="tr_1", slot="s", version_id=opt[0], thread_id="t", messages=tuple(messages),
-        started_at=start, ended_at=start + timedelta(microseconds=7), latency_ms=latency,
+        id="tr_1",
+        slot="s",
+        version_id=opt[0],
+        thread_id="t",
+        messages=tuple(messages),
+        started_at=start,
+        ended_at=start + timedelta(microseconds=7),
+        latency_ms=latency,
         usage=Usage(input_tokens=tokens[0], output_tokens=tokens[1], cost_usd=tokens[2]),
-        model_calls=3, tool_calls=2, replay_key=opt[1], error=opt[0], metadata=metadata,
+        model_calls=3,
+        tool_calls=2,
+        replay_key=opt[1],
+        error=opt[0],
+        metadata=metadata,
     )
     line = trace_to_json(tr)
     assert "\n" not in line

@@ -136,7 +136,7 @@ class RunRecord:
             model_calls=len(self.model_ms),
             tool_calls=max(sum(self.ai_tool_calls), len(self.tool_events)),
             replay_key=self.replay_key,
-            error=errors[-1] if errors else None,
+            error=errors[0] if errors else None,  # the root cause
             metadata=meta,
         )
 

@@ -121,7 +121,12 @@ class PromptAdaptationMiddleware(AgentMiddleware[DiffpromptState, Any, Any]):
         return self.recorder.flush(timeout)
 
     def close(self, timeout: float = 10.0) -> None:
-        """Flush and stop the recorder (call at shutdown)."""
+        """Record failed runs still open, then flush and stop the recorder (call at shutdown)."""
+        grace, self.runs.error_grace_s = self.runs.error_grace_s, 0.0
+        try:
+            self.runs.sweep_stale(self._submit, self._now())
+        finally:
+            self.runs.error_grace_s = grace
         self.recorder.close(timeout)
 
     # -- run start / end ---------------------------------------------------------------------
