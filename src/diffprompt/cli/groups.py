@@ -9,6 +9,14 @@ import typer
 # (module, name): module `diffprompt.cli.<module>` defines `app: typer.Typer` mounted as `name`,
 # or a `register(root)` function that adds top-level commands.
 _GROUPS: list[tuple[str, str | None]] = [
+    ("dlm", "dlm"),
+    ("init_cmd", None),
+    ("db", "db"),
+    ("prompts", "prompts"),
+    ("traces", "traces"),
+    ("feedback", "feedback"),
+    ("tau", "tau"),
+    ("sim", "sim"),
 ]
 
 

@@ -1,0 +1,57 @@
+"""``diffprompt init``: create the data directory and database, optionally a first slot."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from diffprompt.cli import common
+
+
+def register(root: typer.Typer) -> None:
+    root.command("init")(init)
+
+
+def init(
+    ctx: typer.Context,
+    slot: str | None = typer.Option(None, help="Also create this slot ..."),
+    prompt: Path | None = typer.Option(None, help="... seeded with this system-prompt file."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Create the home directory and an up-to-date database (idempotent)."""
+    from diffprompt.errors import ConfigError
+    from diffprompt.store import migrate
+    from diffprompt.store.engine import safe_url
+
+    if (slot is None) != (prompt is None):
+        raise ConfigError("give --slot and --prompt together (or neither)")
+    settings = common.state(ctx).settings()
+    settings.home.mkdir(parents=True, exist_ok=True)
+    seed_text = _read_text(prompt) if prompt else None  # read before writing anything
+    store = common.open_store(ctx)
+    try:
+        created = None
+        if slot and seed_text is not None:
+            created = store.create_slot(slot, seed_text, actor="cli")
+        engine = getattr(store, "engine", None)
+        revision = migrate.current_revision(engine) if engine is not None else None
+    finally:
+        store.close()
+    out = {"home": str(settings.home), "db": safe_url(settings.resolved_db_url), "revision": revision,
+           "slot": slot, "version_id": created.id if created else None}
+    if as_json:
+        common.print_json(out)
+        return
+    common.console.print(f"home      {out['home']}\ndatabase  {out['db']} (revision {revision})")
+    if created:
+        common.console.print(f"slot      {slot} → {created.id} ({len(created.spans)} spans)")
+
+
+def _read_text(path: Path) -> str:
+    from diffprompt.errors import ConfigError
+
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read prompt file {path}: {exc.strerror or exc}") from None
