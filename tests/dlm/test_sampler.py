@@ -63,8 +63,12 @@ SETTINGS = [
 
 
 @settings(max_examples=30, deadline=None)
-@given(problem=problems(), steps=st.integers(1, 12), which=st.integers(0, len(SETTINGS) - 1),
-       seed=st.integers(0, 1000))
+@given(
+    problem=problems(),
+    steps=st.integers(1, 12),
+    which=st.integers(0, len(SETTINGS) - 1),
+    seed=st.integers(0, 1000),
+)
 def test_only_masks_change_all_filled_budget_respected(problem, steps, which, seed):
     ids, mask = problem
     kw = dict(SETTINGS[which])
@@ -136,8 +140,10 @@ def test_same_seed_same_output(problem, seed):
 def test_different_seeds_differ_at_temperature():
     ids = torch.full((1, 48), MASK)
     mask = torch.ones(1, 48, dtype=torch.bool)
-    outs = {tuple(infill(MockLM(), ids, mask, steps=8, temperature=1.0, generator=gen(s)).ids[0].tolist())
-            for s in range(4)}
+    outs = {
+        tuple(infill(MockLM(), ids, mask, steps=8, temperature=1.0, generator=gen(s)).ids[0].tolist())
+        for s in range(4)
+    }
     assert len(outs) > 1
 
 

@@ -3,6 +3,7 @@
 Nothing loads at import; use ``load_dlm(spec)`` or ``load_builtin()`` explicitly.
 """
 
+from diffprompt.dlm.backends import HFDiffusionLM, load_dlm
 from diffprompt.dlm.base import DiffusionLM, DLTokenizer
 from diffprompt.dlm.sampler import ALGS, Alg, InfillResult, LogitsFn, infill, num_transfer_tokens
 
@@ -11,8 +12,10 @@ __all__ = [
     "Alg",
     "DLTokenizer",
     "DiffusionLM",
+    "HFDiffusionLM",
     "InfillResult",
     "LogitsFn",
     "infill",
+    "load_dlm",
     "num_transfer_tokens",
 ]
