@@ -29,8 +29,11 @@ class Action:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Task:
-    """One task. ``intent`` (generated worlds only) drives the scripted user: a JSON-able mapping with
-    at least ``kind`` (e.g. ``cancel``), the facts the user knows, and what the user wants."""
+    """One task of a domain's split.
+
+    ``intent`` (generated worlds only) drives the scripted user: a JSON-able mapping with at least
+    ``kind`` (e.g. ``cancel``), the facts the user knows, and what the user wants.
+    """
 
     index: int
     user_id: str
@@ -39,6 +42,28 @@ class Task:
     outputs: tuple[str, ...] = ()
     intent: Mapping[str, Any] | None = None
     family: str = ""  # task family for guarded slices (e.g. "cancel", "refuse")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class StepResult:
+    """The outcome of one tool call: the observation string and whether the episode ended."""
+
+    observation: str
+    done: bool = False
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RewardInfo:
+    """The official reward: 1.0 iff ``db_hash == gold_hash`` and every required output was said.
+
+    ``outputs`` maps each required output string to whether some agent reply contained it.
+    """
+
+    reward: float
+    db_hash: str
+    gold_hash: str
+    outputs_ok: bool
+    outputs: Mapping[str, bool] = field(default_factory=dict)
 
 
 class UserSimulator(Protocol):

@@ -1,0 +1,1 @@
+"""The airline domain: tools over flights, reservations and users."""

@@ -1,0 +1,1 @@
+"""The retail domain: tools over orders, products and users."""
