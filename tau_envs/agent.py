@@ -217,17 +217,24 @@ def run_agent_episode(
     first_message: str,
     *,
     thread_id: str,
+    replay_key: str | None = None,
     metadata: Mapping[str, Any] | None = None,
-) -> list[BaseMessage]:
-    """Run one whole episode from the user's first message; return the final message list.
+) -> dict[str, Any]:
+    """Run one whole episode from the user's first message; return the agent's final state.
 
-    Exceptions from the model or middleware propagate (the runner turns them into reward-0 results).
+    ``state["messages"]`` is the conversation; with diffprompt's middleware, ``diffprompt_trace_id``
+    names the recorded trace. ``replay_key``/``metadata`` go to the middleware through the run config
+    (``configurable.diffprompt_replay_key`` / ``diffprompt_metadata``). Exceptions from the model or a
+    middleware propagate (the runner turns them into reward-0 results).
     """
+    configurable: dict[str, Any] = {"thread_id": thread_id, "diffprompt_metadata": dict(metadata or {})}
+    if replay_key is not None:
+        configurable["diffprompt_replay_key"] = replay_key
     config: dict[str, Any] = {
-        "configurable": {"thread_id": thread_id},
+        "configurable": configurable,
         # each agent step is a handful of graph supersteps (hooks, model, tools)
         "recursion_limit": 40 * (episode.max_steps + 2),
         "metadata": dict(metadata or {}),
     }
     state = agent.invoke({"messages": [HumanMessage(content=first_message)]}, config=config, context=episode)
-    return list(state["messages"])
+    return dict(state)

@@ -12,12 +12,14 @@ Display belongs to the caller: ``run_tau`` reports each finished episode through
 from __future__ import annotations
 
 import hashlib
+import shutil
 import threading
 import time
 import uuid
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, convert_to_openai_messages
@@ -51,6 +53,7 @@ class EpisodeResult:
     seconds: float = 0.0
     dropped_tool_calls: int = 0
     family: str = ""
+    trace_id: str | None = None  # the recorded trace (when diffprompt's middleware wraps the agent)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -123,6 +126,7 @@ def run_episode(
     trial: int = 0,
     agent: Any = None,
     max_steps: int = MAX_STEPS,
+    replay_key: str | None = None,
     metadata: Mapping[str, Any] | None = None,
 ) -> EpisodeResult:
     """Run one τ episode of ``task`` on a fresh DB of ``domain`` and score it.
@@ -140,11 +144,14 @@ def run_episode(
     messages: list[BaseMessage] = []
     error: str | None = None
     info: RewardInfo | None = None
+    trace_id: str | None = None
     try:
         if agent is None:
             agent = build_tau_agent(domain.tools_info, model, middleware=list(middleware or ()))
         first = user.reset(task, seed=seed)
-        messages = run_agent_episode(agent, ep, first, thread_id=tid, metadata=metadata)
+        state = run_agent_episode(agent, ep, first, thread_id=tid, replay_key=replay_key, metadata=metadata)
+        messages = list(state.get("messages") or [])
+        trace_id = state.get("diffprompt_trace_id")
         if ep.done:
             info = env.reward(ep.agent_texts)
     except Exception as exc:  # per-episode failure is data (model/user/middleware errors alike)
@@ -165,6 +172,7 @@ def run_episode(
         seconds=time.perf_counter() - t0,
         dropped_tool_calls=ep.dropped_tool_calls,
         family=task.family,
+        trace_id=trace_id,
     )
 
 
@@ -247,6 +255,7 @@ def run_tau(
             trial=trial,
             thread_id=f"tau-{rid}-{task.index}-{trial}",
             max_steps=max_steps,
+            replay_key=key,
             metadata={
                 "replay_key": key,
                 "task_index": task.index,
@@ -278,3 +287,44 @@ def run_tau(
         pass_hat_k=pass_hat_ks(successes, trials) if successes else {},
         seconds=time.perf_counter() - t0,
     )
+
+
+def record_rewards(
+    store: Any, results: Sequence[EpisodeResult], *, recorder: Any = None, flush_timeout: float = 30.0
+) -> int:
+    """Attach each recorded episode's reward as ``reward`` feedback (source ``env``) in one batch.
+
+    Flushes ``recorder`` first so every trace is in the store; episodes without a trace (e.g. one
+    that crashed before the middleware recorded it) are skipped. Returns how many were written.
+    """
+    from diffprompt.types import Feedback
+
+    if recorder is not None:
+        recorder.flush(flush_timeout)
+    fb = [
+        Feedback(trace_id=r.trace_id, kind="reward", value=float(r.reward), source="env")
+        for r in results
+        if r.trace_id
+    ]
+    return len(store.add_feedback(fb)) if fb else 0
+
+
+def cached_world(domain: str, *, home: Path, seed: int, n_users: int, n_tasks: int) -> Path:
+    """A generated world under ``<home>/worlds/``, generated once per (domain, seed, sizes).
+
+    Generation writes into a temporary sibling directory and renames it into place, so concurrent or
+    interrupted runs never see a half-written world.
+    """
+    from tau_envs.generate import generate_world
+
+    final = Path(home) / "worlds" / f"{domain}-seed{seed}-u{n_users}-t{n_tasks}"
+    if (final / "tasks_test.json").is_file():
+        return final
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.parent / f".{final.name}.{uuid.uuid4().hex[:8]}"
+    generate_world(domain, seed=seed, n_users=n_users, n_tasks=n_tasks, out_dir=tmp)  # type: ignore[arg-type]
+    try:
+        tmp.rename(final)
+    except OSError:  # another process won the race; its world is identical (same seed and sizes)
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final

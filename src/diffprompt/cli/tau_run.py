@@ -1,0 +1,312 @@
+"""``diffprompt tau run``: τ episodes through the wrapped agent, recorded as traces with reward feedback.
+
+Thin: parse options, check endpoints (fail fast), load or generate the domain, build the model/user
+factories and the diffprompt middleware, call ``tau_envs.runner.run_tau``, show progress and pass^k.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from diffprompt.cli import common
+from diffprompt.errors import ConfigError
+
+
+def parse_task_range(spec: str, n_tasks: int) -> list[int]:
+    """``all`` | ``N`` | ``A-B`` (inclusive) | ``A:B`` (exclusive end) | comma-separated mix → indices."""
+    text = spec.strip().lower()
+    if text in ("all", "*", ""):
+        return list(range(n_tasks))
+    out: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        m = re.fullmatch(r"(\d+)\s*([-:])\s*(\d+)", part)
+        if m:
+            a, b = int(m.group(1)), int(m.group(3))
+            stop = b + 1 if m.group(2) == "-" else b
+            out.extend(range(a, stop))
+        elif part.isdigit():
+            out.append(int(part))
+        else:
+            raise ConfigError(f"bad --tasks {spec!r}: use 'all', '7', '0-9', '0:10' or '1,4,9'")
+    bad = [i for i in out if not 0 <= i < n_tasks]
+    if bad:
+        raise ConfigError(f"--tasks {spec!r} names task {bad[0]}, but the split has tasks 0..{n_tasks - 1}")
+    return list(dict.fromkeys(out))
+
+
+@dataclass(frozen=True, kw_only=True)
+class UserSpec:
+    """``scripted`` or ``llm:NAME``."""
+
+    kind: str
+    model: str = ""
+
+
+def parse_user_spec(spec: str) -> UserSpec:
+    text = spec.strip()
+    if text == "scripted":
+        return UserSpec(kind="scripted")
+    kind, sep, name = text.partition(":")
+    if kind == "llm" and sep and name.strip():
+        return UserSpec(kind="llm", model=name.strip())
+    raise ConfigError(f"unknown --user {spec!r}: use 'scripted' (offline) or 'llm:MODEL' (OpenAI-compatible)")
+
+
+def user_factory(spec: UserSpec, *, base_url: str | None, api_key: str | None, meter: Any) -> Any:
+    """``(task, seed) -> UserSimulator`` for a parsed user spec."""
+    if spec.kind == "scripted":
+        from tau_envs.users.scripted import ScriptedUser
+
+        return lambda task, seed: ScriptedUser()
+    from diffprompt.llm import ChatClient
+    from tau_envs.users.llm import LLMUser
+
+    client = ChatClient(spec.model, base_url=base_url, api_key=api_key, meter=meter)
+    return lambda task, seed: LLMUser(client)
+
+
+def load_tau_domain(
+    domain: str,
+    *,
+    tau_data: Path | None,
+    split: str,
+    home: Path,
+    world_seed: int,
+    world_users: int,
+    world_tasks: int,
+) -> Any:
+    """Official/user data from ``tau_data``, else a generated world cached under ``home``."""
+    from tau_envs.domain import load_domain
+    from tau_envs.runner import cached_world
+
+    if tau_data is not None:
+        return load_domain(domain, tau_data, split=split)
+    path = cached_world(domain, home=home, seed=world_seed, n_users=world_users, n_tasks=world_tasks)
+    return load_domain(domain, path, split=split)
+
+
+def ensure_slot(store: Any, slot: str, seed_text: str) -> Any:
+    """The slot's active version, creating the slot with ``seed_text`` when it does not exist."""
+    from diffprompt.errors import NotFoundError
+
+    try:
+        return store.active_version(slot)
+    except NotFoundError:
+        return store.create_slot(slot, seed_text, actor="cli:tau-run")
+
+
+def run_cmd(
+    ctx: typer.Context,
+    domain: str = typer.Option(..., "--domain", help="airline or retail."),
+    tau_data: Path | None = typer.Option(
+        None, "--tau-data", help="Official-layout data dir (default: a generated world)."
+    ),
+    world_seed: int = typer.Option(0, "--world-seed", help="Seed of the generated world."),
+    world_users: int = typer.Option(200, "--world-users", help="Users in the generated world."),
+    world_tasks: int = typer.Option(40, "--world-tasks", help="Tasks per split in the generated world."),
+    split: str = typer.Option("test", "--split", help="test, train or dev."),
+    tasks: str = typer.Option("all", "--tasks", help="Task indices: all, 7, 0-9, 0:10, 1,4,9."),
+    trials: int = typer.Option(1, "--trials", min=1, help="Trials per task (pass^1..k)."),
+    concurrency: int = typer.Option(4, "--concurrency", min=1, help="Episodes run at once."),
+    model: str = typer.Option("sim", "--model", help="sim | openai:NAME (any OpenAI-compatible endpoint)."),
+    base_url: str | None = typer.Option(
+        None, "--base-url", help="OpenAI-compatible base URL (default OPENAI_BASE_URL)."
+    ),
+    user: str = typer.Option("scripted", "--user", help="scripted | llm:NAME."),
+    user_base_url: str | None = typer.Option(
+        None, "--user-base-url", help="Base URL of the user model (default: --base-url)."
+    ),
+    slot: str | None = typer.Option(
+        None, "--slot", help="Prompt slot (default tau-<domain>); created from the policy."
+    ),
+    record: bool = typer.Option(
+        True, "--record/--no-record", help="Record traces + reward feedback in the store."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Base seed of the episodes."),
+    max_steps: int = typer.Option(30, "--max-steps", min=1, help="Agent steps per episode (official: 30)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object (last line)."),
+) -> None:
+    """Run τ episodes concurrently and print pass^1..k; every episode is a trace with its reward."""
+    from diffprompt.llm import CallMeter, check_reachable, make_chat_model, parse_model_spec
+    from tau_envs.runner import record_rewards, run_tau
+
+    settings = common.state(ctx).settings()
+    api_key = settings.openai_api_key
+    base = base_url or settings.openai_base_url
+    mspec = parse_model_spec(model)
+    uspec = parse_user_spec(user)
+    # fail fast: endpoints are checked before any world is generated or any episode starts
+    check_reachable(mspec, base_url=base, api_key=api_key)
+    if uspec.kind == "llm":
+        check_reachable(f"openai:{uspec.model}", base_url=user_base_url or base, api_key=api_key)
+    dom = load_tau_domain(
+        domain,
+        tau_data=tau_data,
+        split=split,
+        home=Path(settings.home),
+        world_seed=world_seed,
+        world_users=world_users,
+        world_tasks=world_tasks,
+    )
+    indices = parse_task_range(tasks, len(dom.tasks))
+    meter = CallMeter()
+    users = user_factory(uspec, base_url=user_base_url or base, api_key=api_key, meter=meter)
+    slot_name = slot or f"tau-{domain}"
+    store = recorder = mw = None
+    version_id = None
+    if record:
+        from diffprompt.middleware import PromptAdaptationMiddleware
+        from diffprompt.store.recorder import Recorder
+
+        store = common.open_store(ctx)
+        version_id = ensure_slot(store, slot_name, dom.policy).id
+        recorder = Recorder(store, spool_dir=settings.resolved_spool_dir)
+        mw = PromptAdaptationMiddleware(slot_name, store, recorder=recorder)
+
+    def models(s: int) -> Any:
+        return make_chat_model(mspec, base_url=base, api_key=api_key, seed=s, domain=domain, meter=meter)
+
+    t0 = time.perf_counter()
+    try:
+        summary = _run_with_progress(
+            run_tau,
+            dom,
+            indices,
+            trials=trials,
+            concurrency=concurrency,
+            model_factory=models,
+            user_factory=users,
+            system_prompt=None if mw is not None else dom.policy,
+            middleware_factory=(lambda: [mw]) if mw is not None else None,
+            seed=seed,
+            max_steps=max_steps,
+            quiet=as_json,
+        )
+        n_feedback = record_rewards(store, summary.results, recorder=recorder) if store is not None else 0
+    finally:
+        if mw is not None:
+            mw.close()
+        if store is not None:
+            store.close()
+    wall = time.perf_counter() - t0
+    _report(
+        summary,
+        dom=dom,
+        slot=slot_name if record else None,
+        version_id=version_id,
+        meter=meter,
+        wall=wall,
+        n_feedback=n_feedback,
+        model=str(mspec),
+        user=user,
+        as_json=as_json,
+    )
+
+
+def _run_with_progress(run_tau: Any, dom: Any, indices: list[int], *, quiet: bool, **kw: Any) -> Any:
+    total = len(indices) * kw["trials"]
+    if quiet:
+        return run_tau(dom, indices, **kw)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    wins = [0]
+    with Progress(
+        TextColumn("[bold]τ {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("reward {task.fields[mean]:.3f}"),
+        TimeElapsedColumn(),
+        console=common.err_console,
+        transient=False,
+    ) as bar:
+        job = bar.add_task(f"{dom.name}/{dom.split}", total=total, mean=0.0)
+
+        def on_result(res: Any) -> None:
+            wins[0] += res.reward >= 1.0
+            done = int(bar.tasks[0].completed) + 1
+            bar.update(job, advance=1, mean=wins[0] / done)
+
+        return run_tau(dom, indices, on_result=on_result, **kw)
+
+
+def _report(
+    summary: Any,
+    *,
+    dom: Any,
+    slot: str | None,
+    version_id: str | None,
+    meter: Any,
+    wall: float,
+    n_feedback: int,
+    model: str,
+    user: str,
+    as_json: bool,
+) -> None:
+    snap = meter.snapshot()
+    n = len(summary.results)
+    errors = [r for r in summary.results if r.error]
+    payload = {
+        "domain": dom.name,
+        "split": dom.split,
+        "data_dir": str(dom.data_dir),
+        "model": model,
+        "user": user,
+        "episodes": n,
+        "tasks": len({r.task_index for r in summary.results}),
+        "pass_hat_k": {str(k): v for k, v in summary.pass_hat_k.items()},
+        "mean_reward": summary.mean_reward,
+        "errors": len(errors),
+        "seconds": round(wall, 3),
+        "episodes_per_s": round(n / wall, 3) if wall > 0 else None,
+        "slot": slot,
+        "version_id": version_id,
+        "feedback_recorded": n_feedback,
+        "model_calls": snap.calls,
+        "input_tokens": snap.input_tokens,
+        "output_tokens": snap.output_tokens,
+        "cost_usd": round(snap.cost_usd, 6),
+        "stop_reasons": _counts(r.stop_reason or ("error" if r.error else "none") for r in summary.results),
+    }
+    if as_json:
+        common.print_json(payload)
+        return
+    from rich.table import Table
+
+    table = Table(title=f"τ {dom.name}/{dom.split} — {model}, user {user}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for k, v in summary.pass_hat_k.items():
+        table.add_row(f"pass^{k}", f"{v:.3f}")
+    table.add_row("episodes", str(n))
+    table.add_row("mean reward", f"{summary.mean_reward:.3f}")
+    table.add_row("errors", str(len(errors)))
+    table.add_row("episodes/s", f"{payload['episodes_per_s']}")
+    table.add_row("model calls / tokens", f"{snap.calls} / {snap.total_tokens}")
+    table.add_row("cost (USD)", f"{snap.cost_usd:.4f}")
+    if slot:
+        table.add_row("slot / version", f"{slot} / {version_id}")
+        table.add_row("traces with reward", str(n_feedback))
+    common.console.print(table)
+    for r in errors[:5]:
+        common.err_console.print(
+            f"[yellow]task {r.task_index} trial {r.trial}:[/] {r.error}", highlight=False
+        )
+
+
+def _counts(items: Any) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for x in items:
+        out[x] = out.get(x, 0) + 1
+    return out
+
+
+def register(tau_app: typer.Typer) -> None:
+    """Add ``run`` to the ``tau`` group."""
+    tau_app.command("run")(run_cmd)
