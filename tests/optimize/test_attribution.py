@@ -41,7 +41,7 @@ def test_similarity_only_ranking():
 def test_explain_blamer_garbled_and_missing():
     v = version()
 
-    def explain(t):
+    def explain(t, p):
         if t.trace.id == "t1":
             return [
                 Explanation(
@@ -73,7 +73,9 @@ def test_protected_spans_and_headings_never_candidates():
     v = version()
     prot = _id(v, "Basic economy")
     blamer = ExplainBlamer(
-        lambda t: [Explanation(text="Basic economy flights cannot be modified.", reason="r", kind="wrong")],
+        lambda t, p: [
+            Explanation(text="Basic economy flights cannot be modified.", reason="r", kind="wrong")
+        ],
         protected=[prot],
     )
     ranked = attribute(v, [twf(1, 0.0, "basic economy modified")], blamer=blamer, protected=[prot])
@@ -112,3 +114,19 @@ def test_likelihood_signal():
 
 def test_empty_window_gives_no_evidence():
     assert attribute(version(), []) == []
+
+
+def test_garbled_rule_found_by_letter_bags():
+    from diffprompt.optimize.attribution import closest_span
+
+    text = (
+        "# Policy\n- Basic economy flights cannot be modified.\n"
+        "- Alayws cfinorm wtih the user bofree bonkoig.\n- Refunds go to the original payment method.\n"
+    )
+    v = version(text)
+    rule = "Always confirm with the user before booking."
+    span, sim = closest_span(rule, [s for s in v.spans if s.kind != "heading"], anagram=True)
+    assert "Alayws" in span.text and sim > 0.8
+    blamer = ExplainBlamer(lambda t, p: [Explanation(text=rule, reason="no confirmation", kind="missing")])
+    (b,) = blamer.blame(v, twf(1, 0.0))
+    assert b.span_id == span.id and b.kind == "wrong"

@@ -50,7 +50,7 @@ def _store(env, text=SEED):
     return store, v
 
 
-def _explain(twf):
+def _explain(twf, prompt):
     return [
         Explanation(
             text=RULE, reason="the agent did not charge for extra bags; the rule is missing", kind="missing"
@@ -197,7 +197,7 @@ def test_rejected_edits_are_remembered_and_not_reproposed():
     store, v = _store(env)
     bad_rule = "Extra bags are welcome."  # useless text: loses screening
 
-    def explain_bad(t):
+    def explain_bad(t, p):
         return [Explanation(text=bad_rule, reason="missing bag rule", kind="missing")]
 
     ed = ARInfillEditor(HintFiller(explore=0.0))

@@ -85,16 +85,28 @@ def _terms(text: str) -> list[str]:
     return [w[:6] for w in _WORD.findall(text.lower()) if w not in _STOP]
 
 
-def tfidf_similarity(queries: Sequence[str], docs: Sequence[str]) -> list[list[float]]:
-    """Cosine similarity of TF-IDF vectors: ``out[q][d]``, IDF over ``docs`` + ``queries``."""
-    bags = [Counter(_terms(t)) for t in (*docs, *queries)]
+def _anagram_terms(text: str) -> list[str]:
+    # first letter + sorted rest: invariant to letters scrambled inside words (a garbled sentence)
+    return [w[0] + "".join(sorted(w[1:])) for w in _WORD.findall(text.lower()) if w not in _STOP]
+
+
+def tfidf_similarity(
+    queries: Sequence[str], docs: Sequence[str], *, anagram: bool = False
+) -> list[list[float]]:
+    """Cosine similarity of TF-IDF vectors: ``out[q][d]``, IDF over ``docs`` + ``queries``.
+
+    With ``anagram`` the terms are letter bags, so a sentence whose words were scrambled still
+    matches its original.
+    """
+    terms = _anagram_terms if anagram else _terms
+    bags = [Counter(terms(t)) for t in (*docs, *queries)]
     df: Counter[str] = Counter()
     for b in bags:
         df.update(b.keys())
     n = len(bags)
 
     def vec(b: Counter[str]) -> dict[str, float]:
-        v = {t: (1 + math.log(c)) * math.log((1 + n) / (1 + df[t])) + 1e-9 for t, c in b.items()}
+        v = {t: (1 + math.log(c)) * (math.log((1 + n) / (1 + df[t])) + 1.0) for t, c in b.items()}
         norm = math.sqrt(sum(x * x for x in v.values())) or 1.0
         return {t: x / norm for t, x in v.items()}
 
@@ -109,11 +121,11 @@ def editable_spans(prompt: PromptVersion, protected: Sequence[str] = ()) -> list
     return [s for s in prompt.spans if s.id not in prot and s.kind != "heading"]
 
 
-def closest_span(text: str, spans: Sequence[Span]) -> tuple[Span | None, float]:
+def closest_span(text: str, spans: Sequence[Span], *, anagram: bool = False) -> tuple[Span | None, float]:
     """The span most similar to ``text`` (TF-IDF cosine) and the similarity."""
     if not spans or not text.strip():
         return None, 0.0
-    sims = tfidf_similarity([text], [s.text for s in spans])[0]
+    sims = tfidf_similarity([text], [s.text for s in spans], anagram=anagram)[0]
     i = max(range(len(spans)), key=lambda k: (sims[k], -k))
     return spans[i], sims[i]
 
@@ -132,29 +144,45 @@ class Explanation:
 class ExplainBlamer:
     """Blame from an explainer (e.g. ``SimulatedPolicy.explain_failure``) mapped onto spans.
 
-    ``explain(trace)`` returns ``Explanation`` objects. A ``wrong`` explanation (garbled or
-    contradicted rule) blames the span that states it (``stated_in``) or the most similar span; a
-    ``missing`` one blames the most similar editable span — the best neighbour of the same topic —
-    with ``kind="missing"`` so the round inserts the rule next to it rather than overwriting it.
+    ``explain(trace, prompt)`` returns ``Explanation`` objects. A ``wrong`` explanation (garbled or
+    contradicted rule) blames the span that states it (``stated_in``), else the span whose letters
+    match it (a garbled copy), else the most similar span. A ``missing`` one blames the most similar
+    editable span — the best neighbour of the same topic — with ``kind="missing"`` so the round
+    inserts the rule next to it rather than overwriting it. A ``missing`` explanation whose rule
+    turns out to be present in scrambled form (letter-bag cosine >= ``garbled_at`` while the plain
+    word cosine is much lower) becomes ``wrong``.
     """
 
-    def __init__(self, explain: Callable[[TraceWithFeedback], Sequence[Explanation]], *,
-                 protected: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        explain: Callable[[TraceWithFeedback, PromptVersion], Sequence[Explanation]],
+        *,
+        protected: Sequence[str] = (),
+        garbled_at: float = 0.6,
+    ) -> None:
         self._explain = explain
         self._protected = tuple(protected)
+        self.garbled_at = garbled_at
 
     def blame(self, prompt: PromptVersion, trace: TraceWithFeedback) -> list[Blame]:
         spans = editable_spans(prompt, self._protected)
         out: list[Blame] = []
-        for ex in self._explain(trace):
+        for ex in self._explain(trace, prompt):
+            kind = ex.kind
             target: Span | None = None
             if ex.stated_in:
                 target = next((s for s in spans if s.text.strip() == ex.stated_in.strip()), None)
             if target is None:
+                garbled, sim = closest_span(ex.text, spans, anagram=True)
+                # scrambled words match as letter bags but not as words
+                plain = tfidf_similarity([ex.text], [garbled.text])[0][0] if garbled is not None else 1.0
+                if garbled is not None and sim >= self.garbled_at and sim - plain >= 0.3:
+                    target, kind = garbled, "wrong"
+            if target is None:
                 target, _ = closest_span(ex.stated_in or ex.text, spans)
             if target is None:
                 continue
-            out.append(Blame(span_id=target.id, reason=ex.reason, kind=ex.kind, trace_id=trace.trace.id,
+            out.append(Blame(span_id=target.id, reason=ex.reason, kind=kind, trace_id=trace.trace.id,
                              hint=ex.text))
         return out
 
