@@ -1,0 +1,170 @@
+"""τ-env replay and the offline τ failure explainer.
+
+``TauReplay`` re-runs the task named by a trace's replay key (``tau:<domain>:<split>:<index>``) on a
+fresh database with a user simulator, through the τ runner (``tau_envs.runner.run_episode``), with
+the candidate system prompt served verbatim. ``tau_explainer`` turns the simulated target model's
+own ``explain_failure`` into ``Explanation`` objects for ``ExplainBlamer`` (the offline judge).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from diffprompt.errors import EnvError
+from diffprompt.optimize.attribution import Explanation
+from diffprompt.optimize.replay import Case
+from diffprompt.types import PromptVersion, ReplayResult, TraceWithFeedback
+
+
+def parse_replay_key(key: str) -> tuple[str, str, int] | None:
+    """``tau:<domain>:<split>:<index>`` → (domain, split, index); None for other keys."""
+    parts = key.split(":")
+    if len(parts) != 4 or parts[0] != "tau" or not parts[3].isdigit():
+        return None
+    return parts[1], parts[2], int(parts[3])
+
+
+class TauReplay:
+    """Replay τ tasks with a target model and a user simulator; one fresh DB per episode.
+
+    ``model_factory(seed)`` builds the LangChain chat model (e.g. ``diffprompt.llm.make_chat_model``
+    for ``sim`` or ``openai:NAME``); with ``share_agent`` one compiled agent (built from seed 0) serves
+    every episode. ``user_factory(task, seed)`` builds a fresh user per episode. Model calls are
+    counted as the assistant turns of the episode; tokens come from the model's usage metadata.
+    """
+
+    def __init__(
+        self,
+        domain: Any,
+        *,
+        model_factory: Callable[[int], Any],
+        user_factory: Callable[[Any, int], Any],
+        share_agent: bool = True,
+        max_steps: int = 30,
+    ) -> None:
+        self.domain = domain
+        self.model_factory = model_factory
+        self.user_factory = user_factory
+        self.share_agent = share_agent
+        self.max_steps = max_steps
+        self.name = f"tau:{domain.name}:{domain.split}"
+        self._agent: Any = None
+        self._lock = threading.Lock()
+
+    def cases(self, traces: Sequence[TraceWithFeedback]) -> list[Case]:
+        """One case per distinct replay key of this domain and split (first trace wins)."""
+        out: dict[str, Case] = {}
+        for t in traces:
+            key = t.trace.replay_key
+            parsed = parse_replay_key(key) if key else None
+            if parsed is None or key in out:
+                continue
+            dom, split, idx = parsed
+            if dom != self.domain.name or split != self.domain.split or not 0 <= idx < len(self.domain.tasks):
+                continue
+            task = self.domain.task(idx)
+            out[str(key)] = Case(
+                id=str(key), replay_key=key, slice=task.family or "", trace_id=t.trace.id, data={"index": idx}
+            )
+        return list(out.values())
+
+    def all_cases(self) -> list[Case]:
+        """Every task of the split as a case (for benchmarks and held-out sets beyond the window)."""
+        from tau_envs.runner import replay_key
+
+        return [
+            Case(
+                id=replay_key(self.domain.name, self.domain.split, t.index),
+                replay_key=replay_key(self.domain.name, self.domain.split, t.index),
+                slice=t.family or "",
+                data={"index": t.index},
+            )
+            for t in self.domain.tasks
+        ]
+
+    def _shared_agent(self) -> Any:
+        with self._lock:
+            if self._agent is None:
+                from tau_envs.agent import build_tau_agent
+
+                self._agent = build_tau_agent(self.domain.tools_info, self.model_factory(0))
+            return self._agent
+
+    def run(self, case: Case, system_prompt: str, *, seed: int, trial: int) -> ReplayResult:
+        from tau_envs.runner import run_episode
+
+        idx = case.data.get("index")
+        if not isinstance(idx, int):
+            parsed = parse_replay_key(case.replay_key or case.id)
+            if parsed is None:
+                raise EnvError(f"case {case.id!r} has no τ replay key (tau:<domain>:<split>:<index>)")
+            idx = parsed[2]
+        task = self.domain.task(idx)
+        t0 = time.perf_counter()
+        agent = self._shared_agent() if self.share_agent else None
+        model = None if agent is not None else self.model_factory(seed)
+        res = run_episode(
+            self.domain,
+            task,
+            model=model,
+            agent=agent,
+            user=self.user_factory(task, seed),
+            system_prompt=system_prompt,
+            seed=seed,
+            trial=trial,
+            max_steps=self.max_steps,
+            replay_key=case.replay_key,
+        )
+        calls = sum(1 for m in res.messages if m.get("role") == "assistant")
+        return ReplayResult(
+            case_id=case.id,
+            version_id="",
+            trial=trial,
+            reward=float(res.reward),
+            error=res.error,
+            usage=res.usage,
+            model_calls=calls,
+            seconds=time.perf_counter() - t0,
+            slice=task.family or "",
+        )
+
+
+def tau_explainer(
+    tools_info: Sequence[Any], rules: Sequence[Any], *, seed: int = 0, stated_at: float = 0.5
+) -> Callable[[TraceWithFeedback, PromptVersion], list[Explanation]]:
+    """An offline explainer from the simulated model's ``explain_failure`` (rule ids + reasons).
+
+    The recorded conversation is re-derived under the prompt it was served with (the incumbent's
+    text is prepended when the trace has no system message). A rule partially stated by some span
+    (concept coverage >= ``stated_at``) is ``wrong`` there; otherwise it is ``missing``. The hint is
+    the rule's catalogue sentence: this offline judge knows the simulated model's rule book.
+    """
+    from tau_envs.sim import best_span, explain_failure
+
+    by_id = {r.id: r for r in rules}
+
+    def explain(twf: TraceWithFeedback, prompt: PromptVersion) -> list[Explanation]:
+        msgs = [dict(m) for m in twf.trace.messages]
+        if not msgs or msgs[0].get("role") != "system":
+            msgs.insert(0, {"role": "system", "content": prompt.text})
+        out = []
+        for rid, reason in explain_failure(msgs, tools_info, seed=seed):
+            rule = by_id.get(rid)
+            if rule is None:
+                continue
+            score, span_text = best_span(rule, prompt.text)
+            wrong = score >= stated_at
+            out.append(
+                Explanation(
+                    text=rule.text,
+                    reason=reason,
+                    kind="wrong" if wrong else "missing",
+                    stated_in=span_text if wrong else "",
+                )
+            )
+        return out
+
+    return explain
