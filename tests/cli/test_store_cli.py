@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -45,7 +46,7 @@ def run(app, db):  # type: ignore[no-untyped-def]
     return invoke
 
 
-def _json(res) -> object:  # type: ignore[no-untyped-def]
+def _json(res) -> Any:  # type: ignore[no-untyped-def]
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
@@ -76,9 +77,13 @@ def test_registry_flow(run, tmp_path: Path, db: str) -> None:  # type: ignore[no
     shown = _json(run("prompts", "show", v2["id"], "--json"))
     assert shown["text"] == V2 and len(shown["spans"]) == v2["spans"]
     diff = _json(run("prompts", "diff", "support", v2["id"], "--json"))
-    assert [c["kind"] for c in diff["changes"]] == ["changed"] and diff["changes"][0]["new"] == "Be polite and brief."
+    assert [c["kind"] for c in diff["changes"]] == ["changed"] and diff["changes"][0][
+        "new"
+    ] == "Be polite and brief."
     assert "Be polite and brief." in run("prompts", "diff", seed["id"], v2["id"]).stdout
-    e = _json(run("prompts", "promote", "support", v2["id"], "--actor", "alice", "--reason", "test", "--json"))
+    e = _json(
+        run("prompts", "promote", "support", v2["id"], "--actor", "alice", "--reason", "test", "--json")
+    )
     assert (e["action"], e["to_version_id"], e["actor"]) == ("promote", v2["id"], "alice")
     c = _json(run("prompts", "canary", "support", seed["id"], "--share", "0.25", "--json"))
     assert c["action"] == "canary" and c["canary_share"] == 0.25
@@ -88,7 +93,14 @@ def test_registry_flow(run, tmp_path: Path, db: str) -> None:  # type: ignore[no
     span = shown["spans"][0]["id"]
     assert _json(run("prompts", "protect", "support", span, "--json"))["protected_span_ids"] == [span]
     audit = _json(run("prompts", "audit", "support", "--json"))
-    assert [x["action"] for x in audit] == ["create", "promote", "canary", "canary_clear", "rollback", "protect"]
+    assert [x["action"] for x in audit] == [
+        "create",
+        "promote",
+        "canary",
+        "canary_clear",
+        "rollback",
+        "protect",
+    ]
 
 
 def test_bad_registry_input_fails_cleanly(run, tmp_path: Path, db: str) -> None:  # type: ignore[no-untyped-def]
@@ -99,12 +111,14 @@ def test_bad_registry_input_fails_cleanly(run, tmp_path: Path, db: str) -> None:
     o = _json(run("prompts", "add", "other", str(other), "--json"))
     res = run("prompts", "rollback", "support", "--to", o["id"], ok=False)
     assert isinstance(res.exception, DiffpromptError) and "belongs to slot 'other'" in str(res.exception)
-    for args in (("prompts", "add", "support", str(tmp_path / "missing.md")),
-                 ("prompts", "canary", "support", o["id"], "--share", "2"),
-                 ("prompts", "canary", "support"),
-                 ("prompts", "protect", "support", "sp_nope"),
-                 ("prompts", "promote", "support", "pv_missing"),
-                 ("prompts", "show", "nope")):
+    for args in (
+        ("prompts", "add", "support", str(tmp_path / "missing.md")),
+        ("prompts", "canary", "support", o["id"], "--share", "2"),
+        ("prompts", "canary", "support"),
+        ("prompts", "protect", "support", "sp_nope"),
+        ("prompts", "promote", "support", "pv_missing"),
+        ("prompts", "show", "nope"),
+    ):
         assert isinstance(run(*args, ok=False).exception, DiffpromptError), args
     s = open_store(db)
     assert [x.action for x in s.audit_log("support")] == ["create"] and len(s.list_versions("support")) == 1
@@ -113,7 +127,9 @@ def test_bad_registry_input_fails_cleanly(run, tmp_path: Path, db: str) -> None:
 
 def test_import_stats_list_show_export_feedback(run, tau_data: Path, tmp_path: Path, db: str) -> None:  # type: ignore[no-untyped-def]
     path = tau_data / "airline" / "historical_gpt-4o-airline.json"
-    rep = _json(run("traces", "import", str(path), "--slot", "airline", "--format", "tau-historical", "--json"))
+    rep = _json(
+        run("traces", "import", str(path), "--slot", "airline", "--format", "tau-historical", "--json")
+    )
     assert rep["traces_added"] == 200 and rep["feedback_added"] == 200
     stats = _json(run("traces", "stats", "--slot", "airline", "--json"))
     assert (stats["traces"], stats["feedback"], stats["mean_reward"]) == (200, 200, 0.42)
@@ -122,13 +138,17 @@ def test_import_stats_list_show_export_feedback(run, tau_data: Path, tmp_path: P
     tid = rows[0]["id"]
     shown = _json(run("traces", "show", tid, "--json"))
     assert shown["messages"][0]["role"] == "system" and shown["feedback"][0]["kind"] == "reward"
-    fb = _json(run("feedback", "add", "--trace", tid, "--kind", "rating", "--value", "4", "--scale", "5", "--json"))
+    fb = _json(
+        run("feedback", "add", "--trace", tid, "--kind", "rating", "--value", "4", "--scale", "5", "--json")
+    )
     assert fb["value"] == pytest.approx(0.8)
     run("feedback", "add", "--thread", shown["thread_id"], "--kind", "comment", "--text", "too slow")
-    for args in (("feedback", "add", "--trace", tid, "--value", "1.5"),
-                 ("feedback", "add", "--trace", "tr_unknown", "--value", "1"),
-                 ("feedback", "add", "--trace", tid, "--kind", "comment"),
-                 ("feedback", "add", "--value", "1")):
+    for args in (
+        ("feedback", "add", "--trace", tid, "--value", "1.5"),
+        ("feedback", "add", "--trace", "tr_unknown", "--value", "1"),
+        ("feedback", "add", "--trace", tid, "--kind", "comment"),
+        ("feedback", "add", "--value", "1"),
+    ):
         assert isinstance(run(*args, ok=False).exception, DiffpromptError), args
     assert _json(run("traces", "stats", "--slot", "airline", "--json"))["feedback"] == 202
     out = tmp_path / "export.jsonl"
@@ -151,8 +171,18 @@ def test_malformed_import_writes_nothing(run, tau_data: Path, tmp_path: Path, db
 def test_console_entry_point_errors_are_one_line(home: Path, tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'e.db'}"
     cmd = [sys.executable, "-c", "from diffprompt.cli import main; main()"]
-    p = subprocess.run([*cmd, "--db", db, "feedback", "add", "--trace", "tr_x", "--value", "2"],
-                       capture_output=True, text=True, timeout=120)
-    assert p.returncode == 1 and p.stderr.strip().startswith("error:") and len(p.stderr.strip().splitlines()) == 1
-    p = subprocess.run([*cmd, "--db", db, "traces", "stats", "--json"], capture_output=True, text=True, timeout=120)
+    p = subprocess.run(
+        [*cmd, "--db", db, "feedback", "add", "--trace", "tr_x", "--value", "2"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (
+        p.returncode == 1
+        and p.stderr.strip().startswith("error:")
+        and len(p.stderr.strip().splitlines()) == 1
+    )
+    p = subprocess.run(
+        [*cmd, "--db", db, "traces", "stats", "--json"], capture_output=True, text=True, timeout=120
+    )
     assert p.returncode == 0 and json.loads(p.stdout)["traces"] == 0

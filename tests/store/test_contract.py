@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -13,24 +14,49 @@ from diffprompt.spans import content_hash, segment
 from diffprompt.store import Store, pick_version
 from diffprompt.types import Feedback, Trace, Usage
 
-SEED = "# Policy\n\nYou are a support agent. Be polite.\n\n- Never reveal passwords.\n- Confirm before refunds."
+SEED = (
+    "# Policy\n\nYou are a support agent. Be polite.\n\n- Never reveal passwords.\n- Confirm before refunds."
+)
 V2 = SEED.replace("Be polite.", "Be polite and brief.")
 V3 = SEED + "\n- Escalate angry users."
 T0 = datetime(2025, 3, 1, tzinfo=UTC)
 
 
-def _trace(i: int, *, slot: str = "support", version: str | None = None, thread: str | None = None,
-           at: datetime | None = None, **kw: object) -> Trace:
+def _trace(
+    i: int,
+    *,
+    slot: str = "support",
+    version: str | None = None,
+    thread: str | None = None,
+    at: datetime | None = None,
+    **kw: object,
+) -> Trace:
     start = at or T0 + timedelta(seconds=i)
     return Trace(
-        id=f"tr_{i}", slot=slot, version_id=version, thread_id=thread or f"th_{i}",
-        messages=({"role": "user", "content": f"hello {i}"},
-                  {"role": "assistant", "content": None, "tool_calls": [
-                      {"id": f"c{i}", "type": "function", "function": {"name": "lookup", "arguments": "{}"}}]},
-                  {"role": "tool", "tool_call_id": f"c{i}", "name": "lookup", "content": "ok"}),
-        started_at=start, ended_at=start + timedelta(milliseconds=250), latency_ms=250.0,
-        usage=Usage(input_tokens=10, output_tokens=5, cost_usd=0.001), model_calls=2, tool_calls=1,
-        replay_key=f"tau:airline:test:{i}", metadata={"k": i, "nested": {"a": [1, 2]}}, **kw,  # type: ignore[arg-type]
+        id=f"tr_{i}",
+        slot=slot,
+        version_id=version,
+        thread_id=thread or f"th_{i}",
+        messages=(
+            {"role": "user", "content": f"hello {i}"},
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {"id": f"c{i}", "type": "function", "function": {"name": "lookup", "arguments": "{}"}}
+                ],
+            },
+            {"role": "tool", "tool_call_id": f"c{i}", "name": "lookup", "content": "ok"},
+        ),
+        started_at=start,
+        ended_at=start + timedelta(milliseconds=250),
+        latency_ms=250.0,
+        usage=Usage(input_tokens=10, output_tokens=5, cost_usd=0.001),
+        model_calls=2,
+        tool_calls=1,
+        replay_key=f"tau:airline:test:{i}",
+        metadata={"k": i, "nested": {"a": [1, 2]}},
+        **kw,  # type: ignore[arg-type]
     )
 
 
@@ -91,7 +117,13 @@ def test_promote_is_audited_idempotent_and_clears_canary(store: Store) -> None:
     v2 = store.add_version("support", V2, parent_id=seed.id, origin="manual")
     v3 = store.add_version("support", V3, parent_id=v2.id, origin="manual")
     e = store.promote("support", v2.id, actor="bob", reason="better")
-    assert (e.action, e.from_version_id, e.to_version_id, e.actor, e.reason) == ("promote", seed.id, v2.id, "bob", "better")
+    assert (e.action, e.from_version_id, e.to_version_id, e.actor, e.reason) == (
+        "promote",
+        seed.id,
+        v2.id,
+        "bob",
+        "better",
+    )
     rev = store.slot_state("support").revision
     assert store.promote("support", v2.id, actor="bob", reason="again") == e  # no-op
     assert store.slot_state("support").revision == rev
@@ -121,7 +153,9 @@ def test_rollback_default_chain_explicit_and_errors(store: Store) -> None:
     assert (e.action, e.from_version_id, e.to_version_id) == ("rollback", v3.id, v2.id)
     assert store.rollback("support", actor="ops", reason="worse").to_version_id == seed.id
     assert store.rollback("support", v3.id, actor="ops", reason="any version").to_version_id == v3.id
-    assert store.rollback("support", v3.id, actor="ops", reason="again").id == store.audit_log("support")[-1].id
+    assert (
+        store.rollback("support", v3.id, actor="ops", reason="again").id == store.audit_log("support")[-1].id
+    )
     # another slot's version: ConflictError, nothing written
     other = store.create_slot("other", "Other prompt.")
     before_log, before_state = store.audit_log("support"), store.slot_state("support")
@@ -175,7 +209,8 @@ def test_concurrent_promotions_are_serialised(make_store) -> None:  # type: igno
     s0 = make_store()
     seed = s0.create_slot("support", SEED)
     versions = [seed.id] + [
-        s0.add_version("support", SEED + f"\n- rule {i}.", parent_id=seed.id, origin="manual").id for i in range(3)
+        s0.add_version("support", SEED + f"\n- rule {i}.", parent_id=seed.id, origin="manual").id
+        for i in range(3)
     ]
     # SQL backends: every thread its own store (own pool, like separate processes); memory shares one.
     stores = [s0] if type(s0).__name__ == "MemoryStore" else [make_store() for _ in range(4)]
@@ -197,7 +232,7 @@ def test_concurrent_promotions_are_serialised(make_store) -> None:  # type: igno
     assert not errors
     log = s0.audit_log("support")
     assert log[0].action == "create"
-    for prev, cur in zip(log, log[1:], strict=False):  # a chain: each move starts where the last ended
+    for prev, cur in itertools.pairwise(log):  # a chain: each move starts where the last ended
         assert cur.from_version_id == prev.to_version_id and cur.from_version_id != cur.to_version_id
     st = s0.slot_state("support")
     assert st.active_version_id == log[-1].to_version_id and st.revision == len(log)
@@ -208,7 +243,7 @@ def test_traces_roundtrip_dedup_and_queries(store: Store) -> None:
     seed = store.create_slot("support", SEED)
     batch = [_trace(i, version=seed.id) for i in range(5)]
     assert store.add_traces(batch) == 5
-    assert store.add_traces(batch[:3] + [_trace(5, version=seed.id), _trace(5, version=seed.id)]) == 1
+    assert store.add_traces([*batch[:3], _trace(5, version=seed.id), _trace(5, version=seed.id)]) == 1
     assert store.add_traces([]) == 0
     assert store.count_traces() == 6 and store.count_traces("support") == 6 and store.count_traces("x") == 0
     got = store.get_trace("tr_2")
@@ -218,8 +253,9 @@ def test_traces_roundtrip_dedup_and_queries(store: Store) -> None:
         store.get_trace("tr_missing")
     assert [t.id for t in store.list_traces("support")] == [f"tr_{i}" for i in range(6)]
     assert [t.id for t in store.list_traces("support", limit=2)] == ["tr_4", "tr_5"]
-    assert [t.id for t in store.list_traces(since=T0 + timedelta(seconds=2), until=T0 + timedelta(seconds=4))] == [
-        "tr_2", "tr_3"]
+    assert [
+        t.id for t in store.list_traces(since=T0 + timedelta(seconds=2), until=T0 + timedelta(seconds=4))
+    ] == ["tr_2", "tr_3"]
     store.add_traces([_trace(9, slot="other", version="pv_x")])
     assert [t.id for t in store.list_traces(version_id="pv_x")] == ["tr_9"]
     assert len(store.list_traces()) == 7
@@ -284,14 +320,18 @@ def test_feedback_validation_is_all_or_nothing(store: Store) -> None:
 def test_feedback_window_and_stats(store: Store) -> None:
     seed = store.create_slot("support", SEED)
     store.add_traces([_trace(i, version=seed.id) for i in range(4)] + [_trace(10, slot="other")])
-    out = store.add_feedback([
-        Feedback(trace_id="tr_0", kind="reward", value=1.0, source="env", created_at=T0),
-        Feedback(trace_id="tr_0", kind="reward", value=0.0, source="env", created_at=T0 + timedelta(hours=1)),
-        Feedback(trace_id="tr_1", kind="reward", value=1.0, source="env"),
-        Feedback(trace_id="tr_2", kind="rating", value=0.8, source="user"),
-        Feedback(trace_id="tr_2", kind="comment", value=None, text="too long", source="user"),
-        Feedback(trace_id="tr_10", kind="reward", value=0.0),
-    ])
+    out = store.add_feedback(
+        [
+            Feedback(trace_id="tr_0", kind="reward", value=1.0, source="env", created_at=T0),
+            Feedback(
+                trace_id="tr_0", kind="reward", value=0.0, source="env", created_at=T0 + timedelta(hours=1)
+            ),
+            Feedback(trace_id="tr_1", kind="reward", value=1.0, source="env"),
+            Feedback(trace_id="tr_2", kind="rating", value=0.8, source="user"),
+            Feedback(trace_id="tr_2", kind="comment", value=None, text="too long", source="user"),
+            Feedback(trace_id="tr_10", kind="reward", value=0.0),
+        ]
+    )
     assert all(f.id is not None for f in out) and len({f.id for f in out}) == 6
     assert [f.kind for f in store.feedback_for(["tr_2"])] == ["rating", "comment"]
     win = store.window("support")
@@ -315,7 +355,12 @@ def test_runs(store: Store) -> None:
     store.save_run("run_2", "other", {"x": 1}, status="done")
     store.save_run("run_1", "support", {"config": {"seed": 1}, "candidates": [1, 2]}, status="done")
     r = store.get_run("run_1")
-    assert r["status"] == "done" and r["candidates"] == [1, 2] and r["run_id"] == "run_1" and r["slot"] == "support"
+    assert (
+        r["status"] == "done"
+        and r["candidates"] == [1, 2]
+        and r["run_id"] == "run_1"
+        and r["slot"] == "support"
+    )
     assert [x["run_id"] for x in store.list_runs("support")] == ["run_1"]
     assert len(store.list_runs()) == 2 and len(store.list_runs(limit=1)) == 1
     with pytest.raises(NotFoundError):

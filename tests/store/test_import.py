@@ -58,7 +58,9 @@ def _write(tmp_path: Path, data: object) -> Path:
         (lambda r: r.__setitem__("trial", "x"), "'trial'"),
     ],
 )
-def test_malformed_record_imports_nothing(store: Store, historical: Path, tmp_path: Path, mutate, field) -> None:  # type: ignore[no-untyped-def]
+def test_malformed_record_imports_nothing(
+    store: Store, historical: Path, tmp_path: Path, mutate, field
+) -> None:  # type: ignore[no-untyped-def]
     data = copy.deepcopy(json.loads(historical.read_text())[:20])
     mutate(data[13])
     with pytest.raises(ValidationError) as ei:

@@ -18,8 +18,12 @@ from diffprompt.store.sql import SQLStore
 from diffprompt.types import Trace
 
 
-@pytest.fixture(params=[pytest.param("sqlite", id="sqlite"),
-                        pytest.param("postgres", id="postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(
+    params=[
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+    ]
+)
 def sql_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'm.db'}"
@@ -43,7 +47,9 @@ def test_old_revision_is_upgraded_with_data(sql_url: str) -> None:
     old = SQLStore(engine)
     old.create_slot("s", "Be helpful.")
     now = datetime.now(UTC)
-    old.add_traces([Trace(id="t1", slot="s", version_id=None, thread_id="th", messages=(), started_at=now, ended_at=now)])
+    old.add_traces(
+        [Trace(id="t1", slot="s", version_id=None, thread_id="th", messages=(), started_at=now, ended_at=now)]
+    )
     with pytest.raises(StoreError, match="db upgrade"):
         open_store(sql_url, upgrade=False)
     s = open_store(sql_url)

@@ -8,6 +8,7 @@ import typer
 
 from diffprompt.cli import common
 
+
 class Kind(enum.StrEnum):
     reward = "reward"
     rating = "rating"
@@ -40,11 +41,22 @@ def add(
     try:
         trace_id = trace if trace is not None else store.trace_for_thread(thread).id
         v = None if value is None else value / scale
-        stored = store.add_feedback([Feedback(trace_id=trace_id, kind=kind.value, value=v, text=text,  # type: ignore[arg-type]
-                                              source=source)])[0]
+        stored = store.add_feedback(
+            [
+                Feedback(
+                    trace_id=trace_id,
+                    kind=kind.value,
+                    value=v,
+                    text=text,  # type: ignore[arg-type]
+                    source=source,
+                )
+            ]
+        )[0]
     finally:
         store.close()
     if as_json:
         common.print_json(common.jsonable(stored))
     else:
-        common.console.print(f"feedback #{stored.id}: {kind.value}={stored.value} on {trace_id}", highlight=False)
+        common.console.print(
+            f"feedback #{stored.id}: {kind.value}={stored.value} on {trace_id}", highlight=False
+        )

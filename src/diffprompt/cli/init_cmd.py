@@ -38,8 +38,13 @@ def init(
         revision = migrate.current_revision(engine) if engine is not None else None
     finally:
         store.close()
-    out = {"home": str(settings.home), "db": safe_url(settings.resolved_db_url), "revision": revision,
-           "slot": slot, "version_id": created.id if created else None}
+    out = {
+        "home": str(settings.home),
+        "db": safe_url(settings.resolved_db_url),
+        "revision": revision,
+        "slot": slot,
+        "version_id": created.id if created else None,
+    }
     if as_json:
         common.print_json(out)
         return

@@ -38,7 +38,9 @@ def resolve_version(store: Any, ref: str) -> Any:
     try:
         return store.active_version(ref)
     except NotFoundError:
-        raise NotFoundError(f"{ref!r} is neither a version id (pv_...) nor a slot; see `diffprompt prompts list`") from None
+        raise NotFoundError(
+            f"{ref!r} is neither a version id (pv_...) nor a slot; see `diffprompt prompts list`"
+        ) from None
 
 
 def _version_row(v: Any, state: Any) -> dict[str, Any]:
@@ -47,8 +49,17 @@ def _version_row(v: Any, state: Any) -> dict[str, Any]:
         marks.append("active")
     if v.id == state.canary_version_id:
         marks.append(f"canary {state.canary_share:.0%}")
-    return {"id": v.id, "slot": v.slot, "origin": v.origin, "parent_id": v.parent_id, "spans": len(v.spans),
-            "chars": len(v.text), "created_at": v.created_at.isoformat(), "note": v.note, "status": ", ".join(marks)}
+    return {
+        "id": v.id,
+        "slot": v.slot,
+        "origin": v.origin,
+        "parent_id": v.parent_id,
+        "spans": len(v.spans),
+        "chars": len(v.text),
+        "created_at": v.created_at.isoformat(),
+        "note": v.note,
+        "status": ", ".join(marks),
+    }
 
 
 @app.command("add")
@@ -83,8 +94,10 @@ def add(
     if as_json:
         common.print_json({**row, "created_slot": created})
     else:
-        common.console.print(f"{'created slot ' + slot + ' with' if created else 'added'} version {v.id} "
-                             f"({row['spans']} spans){' [active]' if 'active' in row['status'] else ''}")
+        common.console.print(
+            f"{'created slot ' + slot + ' with' if created else 'added'} version {v.id} "
+            f"({row['spans']} spans){' [active]' if 'active' in row['status'] else ''}"
+        )
 
 
 @app.command("list")
@@ -131,11 +144,19 @@ def show(
     finally:
         store.close()
     if as_json:
-        common.print_json({**common.jsonable(v), "status": _version_row(v, state)["status"],
-                           "protected_span_ids": list(state.protected_span_ids)})
+        common.print_json(
+            {
+                **common.jsonable(v),
+                "status": _version_row(v, state)["status"],
+                "protected_span_ids": list(state.protected_span_ids),
+            }
+        )
         return
-    common.console.print(f"[bold]{v.id}[/] slot={v.slot} origin={v.origin} parent={v.parent_id} "
-                         f"{_version_row(v, state)['status']}", highlight=False)
+    common.console.print(
+        f"[bold]{v.id}[/] slot={v.slot} origin={v.origin} parent={v.parent_id} "
+        f"{_version_row(v, state)['status']}",
+        highlight=False,
+    )
     if spans:
         for s in v.spans:
             lock = " (protected)" if s.id in state.protected_span_ids else ""
@@ -161,10 +182,23 @@ def diff(
     finally:
         store.close()
     if as_json:
-        common.print_json({"old": a.id, "new": b.id, "changes": [
-            {"kind": c.kind, "old_id": c.old.id if c.old else None, "new_id": c.new.id if c.new else None,
-             "old": c.old.text if c.old else None, "new": c.new.text if c.new else None}
-            for c in diff_spans(a.spans, b.spans) if context or c.kind != "unchanged"]})
+        common.print_json(
+            {
+                "old": a.id,
+                "new": b.id,
+                "changes": [
+                    {
+                        "kind": c.kind,
+                        "old_id": c.old.id if c.old else None,
+                        "new_id": c.new.id if c.new else None,
+                        "old": c.old.text if c.old else None,
+                        "new": c.new.text if c.new else None,
+                    }
+                    for c in diff_spans(a.spans, b.spans)
+                    if context or c.kind != "unchanged"
+                ],
+            }
+        )
         return
     out = render_diff(a.spans, b.spans, context=context)
     common.console.print(out or "(no span changes)", highlight=False, markup=False)
@@ -174,13 +208,22 @@ def _print_audit(entry: Any, as_json: bool) -> None:
     if as_json:
         common.print_json(common.jsonable(entry))
     else:
-        common.console.print(f"{entry.action} {entry.slot}: {entry.from_version_id} → {entry.to_version_id} "
-                             f"by {entry.actor} (audit #{entry.id})", highlight=False)
+        common.console.print(
+            f"{entry.action} {entry.slot}: {entry.from_version_id} → {entry.to_version_id} "
+            f"by {entry.actor} (audit #{entry.id})",
+            highlight=False,
+        )
 
 
 @app.command("promote")
-def promote(ctx: typer.Context, slot: str, version_id: str, actor: str = ACTOR, reason: str = REASON,
-            as_json: bool = JSON) -> None:
+def promote(
+    ctx: typer.Context,
+    slot: str,
+    version_id: str,
+    actor: str = ACTOR,
+    reason: str = REASON,
+    as_json: bool = JSON,
+) -> None:
     """Make a version active (clears any canary). Idempotent."""
     store = common.open_store(ctx)
     try:
@@ -236,7 +279,9 @@ def canary(
 def protect(
     ctx: typer.Context,
     slot: str,
-    span_ids: list[str] = typer.Argument(None, help="Span ids of the active version (see `prompts show --spans`)."),
+    span_ids: list[str] = typer.Argument(
+        None, help="Span ids of the active version (see `prompts show --spans`)."
+    ),
     clear: bool = typer.Option(False, "--clear", help="Remove all protections."),
     actor: str = ACTOR,
     reason: str = REASON,
@@ -275,6 +320,13 @@ def audit(ctx: typer.Context, slot: str, as_json: bool = JSON) -> None:
         return
     table = Table("id", "at", "action", "from", "to", "actor", "reason")
     for e in log:
-        table.add_row(str(e.id), e.created_at.isoformat(timespec="seconds"), e.action, e.from_version_id or "",
-                      e.to_version_id or "", e.actor, e.reason)
+        table.add_row(
+            str(e.id),
+            e.created_at.isoformat(timespec="seconds"),
+            e.action,
+            e.from_version_id or "",
+            e.to_version_id or "",
+            e.actor,
+            e.reason,
+        )
     common.console.print(table)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import enum
 import json
 import sys
 from pathlib import Path
 from typing import Any
-
-import enum
 
 import typer
 
@@ -22,10 +21,20 @@ class ImportFormat(enum.StrEnum):
 
 
 def _summary(t: Any, reward: float | None) -> dict[str, Any]:
-    return {"id": t.id, "slot": t.slot, "version_id": t.version_id, "thread_id": t.thread_id,
-            "started_at": t.started_at.isoformat(), "messages": len(t.messages), "model_calls": t.model_calls,
-            "tool_calls": t.tool_calls, "latency_ms": t.latency_ms, "reward": reward, "error": t.error,
-            "replay_key": t.replay_key}
+    return {
+        "id": t.id,
+        "slot": t.slot,
+        "version_id": t.version_id,
+        "thread_id": t.thread_id,
+        "started_at": t.started_at.isoformat(),
+        "messages": len(t.messages),
+        "model_calls": t.model_calls,
+        "tool_calls": t.tool_calls,
+        "latency_ms": t.latency_ms,
+        "reward": reward,
+        "error": t.error,
+        "replay_key": t.replay_key,
+    }
 
 
 @app.command("list")
@@ -53,8 +62,16 @@ def list_(
         return
     table = Table("id", "slot", "version", "started", "msgs", "tools", "reward", "error")
     for r in rows:
-        table.add_row(r["id"], r["slot"], r["version_id"] or "", r["started_at"][:19], str(r["messages"]),
-                      str(r["tool_calls"]), "" if r["reward"] is None else f"{r['reward']:g}", r["error"] or "")
+        table.add_row(
+            r["id"],
+            r["slot"],
+            r["version_id"] or "",
+            r["started_at"][:19],
+            str(r["messages"]),
+            str(r["tool_calls"]),
+            "" if r["reward"] is None else f"{r['reward']:g}",
+            r["error"] or "",
+        )
     common.console.print(table)
 
 
@@ -70,14 +87,20 @@ def show(ctx: typer.Context, trace_id: str, as_json: bool = JSON) -> None:
     if as_json:
         common.print_json({**common.jsonable(t), "feedback": common.jsonable(fb)})
         return
-    common.console.print(f"[bold]{t.id}[/] slot={t.slot} version={t.version_id} thread={t.thread_id}", highlight=False)
+    common.console.print(
+        f"[bold]{t.id}[/] slot={t.slot} version={t.version_id} thread={t.thread_id}", highlight=False
+    )
     for m in t.messages:
         body = m.get("content") or ""
         if m.get("tool_calls"):
-            body += " ".join(f"→ {c['function']['name']}({c['function'].get('arguments', '')})" for c in m["tool_calls"])
+            body += " ".join(
+                f"→ {c['function']['name']}({c['function'].get('arguments', '')})" for c in m["tool_calls"]
+            )
         common.console.print(f"[{m.get('role')}] {body}", highlight=False, markup=False)
     for f in fb:
-        common.console.print(f"feedback {f.kind}={f.value} {f.text} ({f.source})", highlight=False, markup=False)
+        common.console.print(
+            f"feedback {f.kind}={f.value} {f.text} ({f.source})", highlight=False, markup=False
+        )
 
 
 @app.command("stats")
@@ -121,8 +144,10 @@ def import_(
     if as_json:
         common.print_json(common.jsonable(rep))
     else:
-        common.console.print(f"imported {rep.traces_added} traces ({rep.traces_skipped} already present), "
-                             f"{rep.feedback_added} rewards into {slot}; mean reward {rep.mean_reward:.3f}")
+        common.console.print(
+            f"imported {rep.traces_added} traces ({rep.traces_skipped} already present), "
+            f"{rep.feedback_added} rewards into {slot}; mean reward {rep.mean_reward:.3f}"
+        )
 
 
 @app.command("export")
@@ -146,8 +171,10 @@ def export(
             items = [(w.trace, list(w.feedback)) for w in win]
     finally:
         store.close()
-    lines = (json.dumps({**common.jsonable(t), "feedback": common.jsonable(fb)}, ensure_ascii=False) + "\n"
-             for t, fb in items)
+    lines = (
+        json.dumps({**common.jsonable(t), "feedback": common.jsonable(fb)}, ensure_ascii=False) + "\n"
+        for t, fb in items
+    )
     if out == "-":
         sys.stdout.writelines(lines)
         return

@@ -19,8 +19,10 @@ __all__ = ["MemoryStore", "Store", "open_store", "pick_version"]
 
 
 def open_store(url: str, *, upgrade: bool = True, clock: Callable[[], datetime] = utcnow) -> Store:
-    """Open the store at ``url``. With ``upgrade`` the schema is migrated to head (a no-op when
-    current); without it an out-of-date schema raises ``StoreError`` naming ``diffprompt db upgrade``.
+    """Open the store at ``url`` (``memory://``, ``sqlite:///...``, ``postgresql+psycopg://...``).
+
+    With ``upgrade`` the schema is migrated to head (a no-op when current); without it an
+    out-of-date schema raises ``StoreError`` naming ``diffprompt db upgrade``.
     Connection problems raise ``StoreError`` saying what to check.
     """
     if url.strip().lower() in ("memory://", "memory:"):

@@ -25,7 +25,8 @@ def check_slot_name(slot: str) -> None:
     """Slot names are 1-128 chars of letters, digits and ``_ . : - /``, starting alphanumeric."""
     if not isinstance(slot, str) or not _SLOT_RE.match(slot):
         raise ValidationError(
-            f"invalid slot name {slot!r}: use 1-128 letters, digits or '_.:-/', starting with a letter or digit"
+            f"invalid slot name {slot!r}: use 1-128 letters, digits or '_.:-/', "
+            "starting with a letter or digit"
         )
 
 
@@ -61,7 +62,8 @@ def check_protected(version: PromptVersion, span_ids: Sequence[str]) -> tuple[st
     unknown = [s for s in span_ids if s not in known]
     if unknown:
         raise ValidationError(
-            f"unknown span ids {unknown} for slot {version.slot!r}; see `diffprompt prompts show {version.slot}`"
+            f"unknown span ids {unknown} for slot {version.slot!r}; "
+            f"see `diffprompt prompts show {version.slot} --spans`"
         )
     return tuple(dict.fromkeys(span_ids))
 
@@ -115,7 +117,9 @@ def validate_feedback(items: Sequence[Feedback], known_trace_ids: Iterable[str])
     for i, fb in enumerate(items):
         where = f"feedback #{i} (trace {fb.trace_id!r})"
         if fb.kind not in FEEDBACK_KINDS:
-            raise ValidationError(f"{where}: unknown kind {fb.kind!r}; use one of {', '.join(FEEDBACK_KINDS)}")
+            raise ValidationError(
+                f"{where}: unknown kind {fb.kind!r}; use one of {', '.join(FEEDBACK_KINDS)}"
+            )
         if fb.kind == "comment":
             if fb.value is not None:
                 raise ValidationError(f"{where}: a comment carries text, not a value")
@@ -126,7 +130,9 @@ def validate_feedback(items: Sequence[Feedback], known_trace_ids: Iterable[str])
         if v is None or isinstance(v, bool) or not isinstance(v, int | float) or math.isnan(v):
             raise ValidationError(f"{where}: {fb.kind} needs a numeric value in [0, 1], got {v!r}")
         if not 0.0 <= float(v) <= 1.0:
-            raise ValidationError(f"{where}: {fb.kind} value {v!r} is outside [0, 1] (normalise ratings first)")
+            raise ValidationError(
+                f"{where}: {fb.kind} value {v!r} is outside [0, 1] (normalise ratings first)"
+            )
         if not fb.source:
             raise ValidationError(f"{where}: source must not be empty")
 
@@ -153,8 +159,15 @@ def latest_rewards(feedback: Iterable[Feedback]) -> dict[str, float]:
 
 
 def summarize(
-    *, slot: str | None, traces: int, feedback: Sequence[Feedback], errors: int, versions: int,
-    first: datetime | None, last: datetime | None, by_kind: dict[str, int] | None = None,
+    *,
+    slot: str | None,
+    traces: int,
+    feedback: Sequence[Feedback],
+    errors: int,
+    versions: int,
+    first: datetime | None,
+    last: datetime | None,
+    by_kind: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """The ``stats`` dict: counts, mean reward over rewarded traces, feedback per kind."""
     rewards = latest_rewards(feedback)

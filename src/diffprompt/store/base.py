@@ -19,7 +19,6 @@ from typing import Any, Protocol, runtime_checkable
 from diffprompt.types import (
     AuditEntry,
     Feedback,
-    FeedbackKind,
     PromptVersion,
     SlotState,
     Trace,
@@ -35,8 +34,11 @@ class Store(Protocol):
     def create_slot(
         self, slot: str, seed_text: str, *, actor: str = "system", protected_span_ids: Sequence[str] = ()
     ) -> PromptVersion:
-        """Create a slot with a seed version that becomes active. Idempotent for the same seed text;
-        ``ConflictError`` if the slot exists with a different seed."""
+        """Create a slot with a seed version that becomes active.
+
+        Idempotent for the same seed text;
+        ``ConflictError`` if the slot exists with a different seed.
+        """
         ...
 
     def list_slots(self) -> list[SlotState]: ...
@@ -50,8 +52,11 @@ class Store(Protocol):
     def add_version(
         self, slot: str, text: str, *, parent_id: str | None, origin: str, note: str = ""
     ) -> PromptVersion:
-        """Store an immutable version (not activated). Same text under the same slot returns the
-        existing version (content-hash dedup)."""
+        """Store an immutable version (not activated).
+
+        Same text under the same slot returns the
+        existing version (content-hash dedup).
+        """
         ...
 
     def get_version(self, version_id: str) -> PromptVersion: ...
@@ -65,7 +70,9 @@ class Store(Protocol):
     # --- pointer moves (atomic, serialised, idempotent, audited) ------------------------------
     def promote(self, slot: str, version_id: str, *, actor: str, reason: str) -> AuditEntry:
         """Make ``version_id`` active and clear any canary, in one transaction with its audit row.
-        Promoting the already-active version is a no-op that returns the last audit entry."""
+
+        Promoting the already-active version is a no-op that returns the last audit entry.
+        """
         ...
 
     def rollback(self, slot: str, version_id: str | None = None, *, actor: str, reason: str) -> AuditEntry:
@@ -84,8 +91,11 @@ class Store(Protocol):
 
     # --- traces and feedback -------------------------------------------------------------------
     def add_traces(self, traces: Sequence[Trace]) -> int:
-        """Insert a batch in one transaction; traces whose id already exists are skipped (so the
-        recorder may retry a batch safely). Returns how many were new."""
+        """Insert a batch in one transaction.
+
+        Traces whose id already exists are skipped (so the
+        recorder may retry a batch safely). Returns how many were new.
+        """
         ...
 
     def get_trace(self, trace_id: str) -> Trace: ...
@@ -115,7 +125,11 @@ class Store(Protocol):
     def feedback_for(self, trace_ids: Sequence[str]) -> list[Feedback]: ...
 
     def window(
-        self, slot: str, *, since: datetime | None = None, until: datetime | None = None,
+        self,
+        slot: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
         limit: int | None = None,
     ) -> list[TraceWithFeedback]:
         """Traces of a slot joined with their feedback: what an optimizer round reads."""

@@ -53,7 +53,11 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     if u.get_backend_name() == "sqlite":
         return _sqlite_engine(u, echo=echo)
     return sa.create_engine(
-        u, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20,
+        u,
+        echo=echo,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=20,
         connect_args={"connect_timeout": 5, "application_name": "diffprompt"},
     )
 
@@ -65,7 +69,9 @@ def _sqlite_engine(u: URL, *, echo: bool) -> Engine:
     memory = db in ("", ":memory:") or db.startswith("file::memory:")
     if not memory:
         Path(db).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}}
+    kwargs: dict[str, Any] = {
+        "connect_args": {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+    }
     if memory:
         kwargs["poolclass"] = StaticPool
     engine = sa.create_engine(u, echo=echo, **kwargs)
@@ -95,7 +101,9 @@ def translate_errors(url: str | URL) -> Iterator[None]:
     try:
         yield
     except sa.exc.IntegrityError as exc:
-        raise ConflictError(f"the database refused a write that contradicts stored state: {_orig(exc)}") from exc
+        raise ConflictError(
+            f"the database refused a write that contradicts stored state: {_orig(exc)}"
+        ) from exc
     except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
         msg = _orig(exc)
         if "locked" in msg or "busy" in msg:
@@ -103,7 +111,10 @@ def translate_errors(url: str | URL) -> Iterator[None]:
         elif "no such table" in msg or "does not exist" in msg:
             hint = "the schema is missing or old; run `diffprompt db upgrade`"
         else:
-            hint = "check the URL (--db / DIFFPROMPT_DB_URL), that the server is running and reachable, and credentials"
+            hint = (
+                "check the URL (--db / DIFFPROMPT_DB_URL), that the server is running and reachable, "
+                "and the credentials"
+            )
         raise StoreError(f"database {safe_url(url)} failed: {msg}. {hint}") from exc
     except sa.exc.DBAPIError as exc:
         raise StoreError(f"database {safe_url(url)} error: {_orig(exc)}") from exc

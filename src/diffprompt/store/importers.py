@@ -41,7 +41,9 @@ class ImportReport:
 def _fail(index: int, rec: Any, field: str, problem: str) -> ValidationError:
     task = rec.get("task_id") if isinstance(rec, Mapping) else None
     where = f"record {index}" + (f" (task_id {task!r})" if task is not None else "")
-    return ValidationError(f"malformed tau-historical file: {where}, field {field!r}: {problem}; nothing was imported")
+    return ValidationError(
+        f"malformed tau-historical file: {where}, field {field!r}: {problem}; nothing was imported"
+    )
 
 
 def _check_message(i: int, rec: Mapping[str, Any], j: int, m: Any) -> None:
@@ -87,8 +89,14 @@ def validate_tau_record(i: int, rec: Any) -> None:
         raise _fail(i, rec, "traj", "must be a non-empty list of chat messages")
     for j, m in enumerate(traj):
         _check_message(i, rec, j, m)
-    if traj[0]["role"] != "system" or not isinstance(traj[0].get("content"), str) or not traj[0]["content"].strip():
-        raise _fail(i, rec, "traj[0]", "the first message must be the system prompt (role 'system', text content)")
+    if (
+        traj[0]["role"] != "system"
+        or not isinstance(traj[0].get("content"), str)
+        or not traj[0]["content"].strip()
+    ):
+        raise _fail(
+            i, rec, "traj[0]", "the first message must be the system prompt (role 'system', text content)"
+        )
 
 
 def load_tau_historical(path: str | Path) -> list[dict[str, Any]]:
@@ -101,7 +109,9 @@ def load_tau_historical(path: str | Path) -> list[dict[str, Any]]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ValidationError(f"cannot read import file {p}: {exc}") from None
     except json.JSONDecodeError as exc:
-        raise ValidationError(f"import file {p} is not valid JSON (line {exc.lineno}, column {exc.colno})") from None
+        raise ValidationError(
+            f"import file {p} is not valid JSON (line {exc.lineno}, column {exc.colno})"
+        ) from None
     if not isinstance(data, list):
         raise ValidationError(f"import file {p}: expected a JSON list of runs, got {type(data).__name__}")
     for i, rec in enumerate(data):
@@ -155,7 +165,9 @@ def import_tau_historical(
     for rec in records:
         text = rec["traj"][0]["content"]
         if text not in versions:
-            v = store.add_version(slot, text, parent_id=parent, origin="import", note=f"imported from {Path(path).name}")
+            v = store.add_version(
+                slot, text, parent_id=parent, origin="import", note=f"imported from {Path(path).name}"
+            )
             versions[text] = v.id
     base = clock()
     traces: list[Trace] = []
@@ -163,21 +175,56 @@ def import_tau_historical(
         trace_id, thread_id = tau_ids(domain, split, rec)
         model_calls, tool_calls = _count_calls(rec["traj"])
         at = base + timedelta(microseconds=i)  # keeps file order
-        traces.append(Trace(
-            id=trace_id, slot=slot, version_id=versions[rec["traj"][0]["content"]], thread_id=thread_id,
-            messages=tuple(rec["traj"]), started_at=at, ended_at=at, model_calls=model_calls,
-            tool_calls=tool_calls, replay_key=f"tau:{domain}:{split}:{rec['task_id']}",
-            metadata={"source": "tau-historical", "file": Path(path).name, "domain": domain, "split": split,
-                      "task_id": rec["task_id"], "trial": rec.get("trial", 0), "info": rec.get("info", {})},
-        ))
+        traces.append(
+            Trace(
+                id=trace_id,
+                slot=slot,
+                version_id=versions[rec["traj"][0]["content"]],
+                thread_id=thread_id,
+                messages=tuple(rec["traj"]),
+                started_at=at,
+                ended_at=at,
+                model_calls=model_calls,
+                tool_calls=tool_calls,
+                replay_key=f"tau:{domain}:{split}:{rec['task_id']}",
+                metadata={
+                    "source": "tau-historical",
+                    "file": Path(path).name,
+                    "domain": domain,
+                    "split": split,
+                    "task_id": rec["task_id"],
+                    "trial": rec.get("trial", 0),
+                    "info": rec.get("info", {}),
+                },
+            )
+        )
     added = store.add_traces(traces)
-    have = {f.trace_id for f in store.feedback_for([t.id for t in traces]) if f.kind == "reward" and f.source == "import"}
-    fbs = [Feedback(trace_id=t.id, kind="reward", value=float(rec["reward"]), source="import", created_at=t.ended_at,
-                    text="") for t, rec in zip(traces, records, strict=True) if t.id not in have]
+    have = {
+        f.trace_id
+        for f in store.feedback_for([t.id for t in traces])
+        if f.kind == "reward" and f.source == "import"
+    }
+    fbs = [
+        Feedback(
+            trace_id=t.id,
+            kind="reward",
+            value=float(rec["reward"]),
+            source="import",
+            created_at=t.ended_at,
+            text="",
+        )
+        for t, rec in zip(traces, records, strict=True)
+        if t.id not in have
+    ]
     store.add_feedback(fbs)
     rewards = [float(r["reward"]) for r in records]
     return ImportReport(
-        slot=slot, records=len(records), traces_added=added, traces_skipped=len(traces) - added,
-        feedback_added=len(fbs), version_ids=tuple(dict.fromkeys(versions.values())),
-        mean_reward=sum(rewards) / len(rewards), slot_created=created,
+        slot=slot,
+        records=len(records),
+        traces_added=added,
+        traces_skipped=len(traces) - added,
+        feedback_added=len(fbs),
+        version_ids=tuple(dict.fromkeys(versions.values())),
+        mean_reward=sum(rewards) / len(rewards),
+        slot_created=created,
     )

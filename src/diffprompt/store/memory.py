@@ -63,8 +63,12 @@ class MemoryStore:
             self._versions[v.id] = v
             self._slot_versions[slot] = [v.id]
             self._slots[slot] = SlotState(
-                slot=slot, active_version_id=v.id, canary_version_id=None, canary_share=0.0,
-                revision=1, protected_span_ids=protected,
+                slot=slot,
+                active_version_id=v.id,
+                canary_version_id=None,
+                canary_share=0.0,
+                revision=1,
+                protected_span_ids=protected,
             )
             self._history[slot] = [v.id]
             self._append_audit(slot, "create", None, v.id, actor, "slot created", None, now)
@@ -95,8 +99,9 @@ class MemoryStore:
             self._state(slot)
             if parent_id is not None:
                 _logic.check_same_slot(slot, self.get_version(parent_id), "derive a version of")
-            v = _logic.make_version(slot, text, parent_id=parent_id, origin=origin, note=note,
-                                    created_at=self._clock())
+            v = _logic.make_version(
+                slot, text, parent_id=parent_id, origin=origin, note=note, created_at=self._clock()
+            )
             if v.id in self._versions:
                 return self._versions[v.id]
             self._versions[v.id] = v
@@ -108,7 +113,9 @@ class MemoryStore:
             try:
                 return self._versions[version_id]
             except KeyError:
-                raise NotFoundError(f"unknown prompt version {version_id!r}; see `diffprompt prompts list`") from None
+                raise NotFoundError(
+                    f"unknown prompt version {version_id!r}; see `diffprompt prompts list`"
+                ) from None
 
     def list_versions(self, slot: str) -> list[PromptVersion]:
         with self._lock:
@@ -151,17 +158,22 @@ class MemoryStore:
                     return self._last_audit(slot)
                 new = replace(st, canary_version_id=None, canary_share=0.0, revision=st.revision + 1)
                 self._slots[slot] = new
-                return self._append_audit(slot, "canary_clear", st.canary_version_id, None, actor, reason,
-                                          None, self._clock())
+                return self._append_audit(
+                    slot, "canary_clear", st.canary_version_id, None, actor, reason, None, self._clock()
+                )
             _logic.check_same_slot(slot, self.get_version(version_id), "canary")
             if version_id == st.active_version_id:
-                raise ConflictError(f"version {version_id} is already active in slot {slot!r}; no canary needed")
+                raise ConflictError(
+                    f"version {version_id} is already active in slot {slot!r}; no canary needed"
+                )
             if st.canary_version_id == version_id and st.canary_share == float(share):
                 return self._last_audit(slot)
-            self._slots[slot] = replace(st, canary_version_id=version_id, canary_share=float(share),
-                                        revision=st.revision + 1)
-            return self._append_audit(slot, "canary", st.active_version_id, version_id, actor, reason,
-                                      float(share), self._clock())
+            self._slots[slot] = replace(
+                st, canary_version_id=version_id, canary_share=float(share), revision=st.revision + 1
+            )
+            return self._append_audit(
+                slot, "canary", st.active_version_id, version_id, actor, reason, float(share), self._clock()
+            )
 
     def audit_log(self, slot: str) -> list[AuditEntry]:
         with self._lock:
@@ -195,7 +207,9 @@ class MemoryStore:
                 tr = self._traces[tid]
                 if tr.thread_id == thread_id and (slot is None or tr.slot == slot):
                     return tr
-            raise NotFoundError(f"no trace recorded for thread {thread_id!r}" + (f" in slot {slot!r}" if slot else ""))
+            raise NotFoundError(
+                f"no trace recorded for thread {thread_id!r}" + (f" in slot {slot!r}" if slot else "")
+            )
 
     def list_traces(
         self,
@@ -208,7 +222,8 @@ class MemoryStore:
     ) -> list[Trace]:
         with self._lock:
             out = [
-                self._traces[t] for t in self._sorted_ids()
+                self._traces[t]
+                for t in self._sorted_ids()
                 if (slot is None or self._traces[t].slot == slot)
                 and (since is None or self._traces[t].started_at >= since)
                 and (until is None or self._traces[t].started_at < until)
@@ -228,8 +243,9 @@ class MemoryStore:
                     raise NotFoundError(f"feedback for unknown trace {fb.trace_id!r}; record the trace first")
             out = []
             for fb in feedback:
-                stored = replace(fb, id=len(self._feedback) + 1,
-                                 value=None if fb.value is None else float(fb.value))
+                stored = replace(
+                    fb, id=len(self._feedback) + 1, value=None if fb.value is None else float(fb.value)
+                )
                 self._feedback.append(stored)
                 out.append(stored)
             return out
@@ -240,7 +256,11 @@ class MemoryStore:
             return [f for f in self._feedback if f.trace_id in wanted]
 
     def window(
-        self, slot: str, *, since: datetime | None = None, until: datetime | None = None,
+        self,
+        slot: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
         limit: int | None = None,
     ) -> list[TraceWithFeedback]:
         with self._lock:
@@ -257,8 +277,12 @@ class MemoryStore:
             fbs = [f for f in self._feedback if f.trace_id in ids]
             versions = len(self._slot_versions.get(slot, ())) if slot else len(self._versions)
             return _logic.summarize(
-                slot=slot, traces=len(traces), feedback=fbs, errors=sum(1 for t in traces if t.error),
-                versions=versions, first=traces[0].started_at if traces else None,
+                slot=slot,
+                traces=len(traces),
+                feedback=fbs,
+                errors=sum(1 for t in traces if t.error),
+                versions=versions,
+                first=traces[0].started_at if traces else None,
                 last=traces[-1].started_at if traces else None,
             )
 
@@ -267,8 +291,14 @@ class MemoryStore:
         with self._lock:
             now = self._clock()
             created = self._runs.get(run_id, {}).get("created_at", now)
-            self._runs[run_id] = {"run_id": run_id, "slot": slot, "status": status, "record": copy.deepcopy(record),
-                                  "created_at": created, "updated_at": now}
+            self._runs[run_id] = {
+                "run_id": run_id,
+                "slot": slot,
+                "status": status,
+                "record": copy.deepcopy(record),
+                "created_at": created,
+                "updated_at": now,
+            }
 
     def get_run(self, run_id: str) -> dict[str, Any]:
         with self._lock:
@@ -304,7 +334,9 @@ class MemoryStore:
         try:
             return self._slots[slot]
         except KeyError:
-            raise NotFoundError(f"unknown slot {slot!r}; create it with `diffprompt prompts add {slot} FILE`") from None
+            raise NotFoundError(
+                f"unknown slot {slot!r}; create it with `diffprompt prompts add {slot} FILE`"
+            ) from None
 
     def _sorted_ids(self) -> list[str]:
         order = {t: i for i, t in enumerate(self._trace_order)}
@@ -314,25 +346,49 @@ class MemoryStore:
         return [a for a in self._audit if a.slot == slot][-1]
 
     def _move(self, st: SlotState, target: str, action: AuditAction, actor: str, reason: str) -> AuditEntry:
-        self._history[st.slot] = _logic.push_history(self._history[st.slot], target, rollback=action == "rollback")
-        self._slots[st.slot] = replace(st, active_version_id=target, canary_version_id=None, canary_share=0.0,
-                                       revision=st.revision + 1)
-        return self._append_audit(st.slot, action, st.active_version_id, target, actor, reason, None, self._clock())
+        self._history[st.slot] = _logic.push_history(
+            self._history[st.slot], target, rollback=action == "rollback"
+        )
+        self._slots[st.slot] = replace(
+            st, active_version_id=target, canary_version_id=None, canary_share=0.0, revision=st.revision + 1
+        )
+        return self._append_audit(
+            st.slot, action, st.active_version_id, target, actor, reason, None, self._clock()
+        )
 
     def _append_audit(
-        self, slot: str, action: AuditAction, src: str | None, dst: str | None, actor: str, reason: str,
-        share: float | None, now: datetime,
+        self,
+        slot: str,
+        action: AuditAction,
+        src: str | None,
+        dst: str | None,
+        actor: str,
+        reason: str,
+        share: float | None,
+        now: datetime,
     ) -> AuditEntry:
-        entry = AuditEntry(id=len(self._audit) + 1, slot=slot, action=action, from_version_id=src,
-                           to_version_id=dst, actor=actor, reason=reason, created_at=now, canary_share=share)
+        entry = AuditEntry(
+            id=len(self._audit) + 1,
+            slot=slot,
+            action=action,
+            from_version_id=src,
+            to_version_id=dst,
+            actor=actor,
+            reason=reason,
+            created_at=now,
+            canary_share=share,
+        )
         self._audit.append(entry)
         return entry
 
 
 def _frozen_copy(tr: Trace) -> Trace:
     """Deep-copy mutable payloads so a caller mutating its dicts cannot change the stored trace."""
-    return replace(tr, messages=tuple(copy.deepcopy(dict(m)) for m in tr.messages),
-                   metadata=copy.deepcopy(dict(tr.metadata)))
+    return replace(
+        tr,
+        messages=tuple(copy.deepcopy(dict(m)) for m in tr.messages),
+        metadata=copy.deepcopy(dict(tr.metadata)),
+    )
 
 
 def _run_view(row: dict[str, Any]) -> dict[str, Any]:

@@ -60,5 +60,6 @@ def check_current(engine: Engine) -> None:
     if cur != head:
         state = "empty" if cur is None else f"at revision {cur}"
         raise StoreError(
-            f"database {safe_url(engine.url)} is {state}, this diffprompt needs {head}; run `diffprompt db upgrade`"
+            f"database {safe_url(engine.url)} is {state}, this diffprompt needs {head}; "
+            "run `diffprompt db upgrade`"
         )

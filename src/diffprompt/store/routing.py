@@ -14,8 +14,10 @@ def bucket(thread_id: str) -> float:
 
 
 def pick_version(state: SlotState, thread_id: str) -> str:
-    """The version id to pin for ``thread_id``: the canary for a hashed ``canary_share`` of threads,
-    else the active version. Deterministic: the same thread always lands in the same bucket.
+    """The version id to pin for ``thread_id``.
+
+    The canary for a hashed ``canary_share`` of threads, else the active version. Deterministic:
+    the same thread always lands in the same bucket.
     """
     if state.canary_version_id and state.canary_share > 0 and bucket(thread_id) < state.canary_share:
         return state.canary_version_id

@@ -39,7 +39,8 @@ from diffprompt.types import (
     utcnow,
 )
 
-S, V, A, T, F, R, L = (t.__table__ for t in (SlotRow, VersionRow, AuditRow, TraceRow, FeedbackRow, RunRow, LeaseRow))  # type: ignore[attr-defined]
+_TABLES: list[Any] = [SlotRow, VersionRow, AuditRow, TraceRow, FeedbackRow, RunRow, LeaseRow]
+S, V, A, T, F, R, L = (t.__table__ for t in _TABLES)
 _CHUNK = 500
 
 
@@ -79,17 +80,30 @@ class SQLStore:
         protected = _logic.check_protected(v, protected_span_ids)
         with self._write() as c:
             if c.execute(sa.select(S.c.name).where(S.c.name == slot).with_for_update()).first() is None:
-                inserted = c.execute(self._insert(S).on_conflict_do_nothing(index_elements=["name"]).values(
-                    name=slot, active_version_id=v.id, canary_version_id=None, canary_share=0.0, revision=1,
-                    protected_span_ids=list(protected), history=[v.id], created_at=now,
-                ).returning(S.c.name)).first()
+                inserted = c.execute(
+                    self._insert(S)
+                    .on_conflict_do_nothing(index_elements=["name"])
+                    .values(
+                        name=slot,
+                        active_version_id=v.id,
+                        canary_version_id=None,
+                        canary_share=0.0,
+                        revision=1,
+                        protected_span_ids=list(protected),
+                        history=[v.id],
+                        created_at=now,
+                    )
+                    .returning(S.c.name)
+                ).first()
                 if inserted is not None:
                     c.execute(V.insert().values(**version_to_row(v)))
                     self._audit(c, slot, "create", None, v.id, actor, "slot created", None, now)
                     return v
         first = self.list_versions(slot)[0]
         if first.content_hash != v.content_hash:
-            raise ConflictError(f"slot {slot!r} already exists with a different seed; add a version and promote it")
+            raise ConflictError(
+                f"slot {slot!r} already exists with a different seed; add a version and promote it"
+            )
         return first
 
     def list_slots(self) -> list[SlotState]:
@@ -108,19 +122,26 @@ class SQLStore:
             protected = _logic.check_protected(active, span_ids)
             if protected == tuple(row["protected_span_ids"]):
                 return
-            c.execute(S.update().where(S.c.name == slot).values(
-                protected_span_ids=list(protected), revision=row["revision"] + 1))
+            c.execute(
+                S.update()
+                .where(S.c.name == slot)
+                .values(protected_span_ids=list(protected), revision=row["revision"] + 1)
+            )
             self._audit(c, slot, "protect", None, None, actor, reason, None, self._clock())
 
     def add_version(
         self, slot: str, text: str, *, parent_id: str | None, origin: str, note: str = ""
     ) -> PromptVersion:
-        v = _logic.make_version(slot, text, parent_id=parent_id, origin=origin, note=note, created_at=self._clock())
+        v = _logic.make_version(
+            slot, text, parent_id=parent_id, origin=origin, note=note, created_at=self._clock()
+        )
         with self._write() as c:
             self._slot_row(c, slot)
             if parent_id is not None:
                 _logic.check_same_slot(slot, self._version(c, parent_id), "derive a version of")
-            c.execute(self._insert(V).on_conflict_do_nothing(index_elements=["id"]).values(**version_to_row(v)))
+            c.execute(
+                self._insert(V).on_conflict_do_nothing(index_elements=["id"]).values(**version_to_row(v))
+            )
             return self._version(c, v.id)
 
     def get_version(self, version_id: str) -> PromptVersion:
@@ -168,24 +189,37 @@ class SQLStore:
             if version_id is None:
                 if row["canary_version_id"] is None:
                     return self._last_audit(c, slot)
-                c.execute(S.update().where(S.c.name == slot).values(
-                    canary_version_id=None, canary_share=0.0, revision=row["revision"] + 1))
-                return self._audit(c, slot, "canary_clear", row["canary_version_id"], None, actor, reason, None, now)
+                c.execute(
+                    S.update()
+                    .where(S.c.name == slot)
+                    .values(canary_version_id=None, canary_share=0.0, revision=row["revision"] + 1)
+                )
+                return self._audit(
+                    c, slot, "canary_clear", row["canary_version_id"], None, actor, reason, None, now
+                )
             _logic.check_same_slot(slot, self._version(c, version_id), "canary")
             if version_id == row["active_version_id"]:
-                raise ConflictError(f"version {version_id} is already active in slot {slot!r}; no canary needed")
+                raise ConflictError(
+                    f"version {version_id} is already active in slot {slot!r}; no canary needed"
+                )
             if row["canary_version_id"] == version_id and row["canary_share"] == float(share):
                 return self._last_audit(c, slot)
-            c.execute(S.update().where(S.c.name == slot).values(
-                canary_version_id=version_id, canary_share=float(share), revision=row["revision"] + 1))
-            return self._audit(c, slot, "canary", row["active_version_id"], version_id, actor, reason,
-                               float(share), now)
+            c.execute(
+                S.update()
+                .where(S.c.name == slot)
+                .values(canary_version_id=version_id, canary_share=float(share), revision=row["revision"] + 1)
+            )
+            return self._audit(
+                c, slot, "canary", row["active_version_id"], version_id, actor, reason, float(share), now
+            )
 
     def audit_log(self, slot: str) -> list[AuditEntry]:
         with self._read() as c:
             self._slot_row(c, slot)
-            return [audit_from_row(r) for r in c.execute(
-                sa.select(A).where(A.c.slot == slot).order_by(A.c.id)).mappings()]
+            return [
+                audit_from_row(r)
+                for r in c.execute(sa.select(A).where(A.c.slot == slot).order_by(A.c.id)).mappings()
+            ]
 
     # --- traces and feedback -------------------------------------------------------------------
     def add_traces(self, traces: Sequence[Trace]) -> int:
@@ -213,7 +247,9 @@ class SQLStore:
         with self._read() as c:
             row = c.execute(q.order_by(T.c.started_at.desc(), T.c.pk.desc()).limit(1)).mappings().first()
         if row is None:
-            raise NotFoundError(f"no trace recorded for thread {thread_id!r}" + (f" in slot {slot!r}" if slot else ""))
+            raise NotFoundError(
+                f"no trace recorded for thread {thread_id!r}" + (f" in slot {slot!r}" if slot else "")
+            )
         return trace_from_row(row)
 
     def _trace_query(
@@ -245,7 +281,11 @@ class SQLStore:
             if limit is None:
                 rows = list(c.execute(q.order_by(T.c.started_at, T.c.pk)).mappings())
             else:
-                rows = list(c.execute(q.order_by(T.c.started_at.desc(), T.c.pk.desc()).limit(max(limit, 0))).mappings())
+                rows = list(
+                    c.execute(
+                        q.order_by(T.c.started_at.desc(), T.c.pk.desc()).limit(max(limit, 0))
+                    ).mappings()
+                )
                 rows.reverse()
         return [trace_from_row(r) for r in rows]
 
@@ -261,20 +301,41 @@ class SQLStore:
         if not feedback:
             return []
         wanted = list(dict.fromkeys(f.trace_id for f in feedback))
-        rows = [{"trace_id": f.trace_id, "kind": f.kind, "value": None if f.value is None else float(f.value),
-                 "text": f.text, "source": f.source, "created_at": f.created_at} for f in feedback]
+        rows: list[dict[str, Any]] = [
+            {
+                "trace_id": f.trace_id,
+                "kind": f.kind,
+                "value": None if f.value is None else float(f.value),
+                "text": f.text,
+                "source": f.source,
+                "created_at": f.created_at,
+            }
+            for f in feedback
+        ]
         with self._write() as c:
             known: set[str] = set()
             for i in range(0, len(wanted), _CHUNK):
                 known.update(c.execute(sa.select(T.c.id).where(T.c.id.in_(wanted[i : i + _CHUNK]))).scalars())
             missing = [t for t in wanted if t not in known]
             if missing:
-                raise NotFoundError(f"feedback for unknown trace {missing[0]!r}"
-                                    + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
-                                    + "; record the trace first")
+                raise NotFoundError(
+                    f"feedback for unknown trace {missing[0]!r}"
+                    + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+                    + "; record the trace first"
+                )
             ids = c.execute(F.insert().returning(F.c.id, sort_by_parameter_order=True), rows).scalars().all()
-        return [Feedback(id=i, trace_id=r["trace_id"], kind=r["kind"], value=r["value"], text=r["text"],
-                         source=r["source"], created_at=f.created_at) for i, r, f in zip(ids, rows, feedback, strict=True)]
+        return [
+            Feedback(
+                id=i,
+                trace_id=r["trace_id"],
+                kind=r["kind"],
+                value=r["value"],
+                text=r["text"],
+                source=r["source"],
+                created_at=f.created_at,
+            )
+            for i, r, f in zip(ids, rows, feedback, strict=True)
+        ]
 
     def feedback_for(self, trace_ids: Sequence[str]) -> list[Feedback]:
         ids = list(dict.fromkeys(trace_ids))
@@ -287,7 +348,11 @@ class SQLStore:
         return out
 
     def window(
-        self, slot: str, *, since: datetime | None = None, until: datetime | None = None,
+        self,
+        slot: str,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
         limit: int | None = None,
     ) -> list[TraceWithFeedback]:
         traces = self.list_traces(slot, since=since, until=until, limit=limit)
@@ -297,8 +362,12 @@ class SQLStore:
         return [TraceWithFeedback(trace=t, feedback=tuple(by_trace.get(t.id, ()))) for t in traces]
 
     def stats(self, slot: str | None = None) -> dict[str, Any]:
-        tq = sa.select(sa.func.count(), sa.func.count(T.c.error), sa.func.min(T.c.started_at),
-                       sa.func.max(T.c.started_at)).select_from(T)
+        tq = sa.select(
+            sa.func.count(),
+            sa.func.count(T.c.error),
+            sa.func.min(T.c.started_at),
+            sa.func.max(T.c.started_at),
+        ).select_from(T)
         fq = sa.select(F).join(T, T.c.id == F.c.trace_id)
         vq = sa.select(sa.func.count()).select_from(V)
         if slot is not None:
@@ -309,7 +378,11 @@ class SQLStore:
             versions = int(c.execute(vq).scalar_one())
         conv = T.c.started_at.type
         return _logic.summarize(
-            slot=slot, traces=int(n), feedback=fbs, errors=int(errors), versions=versions,
+            slot=slot,
+            traces=int(n),
+            feedback=fbs,
+            errors=int(errors),
+            versions=versions,
             first=conv.process_result_value(first, None) if first else None,
             last=conv.process_result_value(last, None) if last else None,
         )
@@ -317,9 +390,12 @@ class SQLStore:
     # --- runs and leases ----------------------------------------------------------------------
     def save_run(self, run_id: str, slot: str, record: dict[str, Any], *, status: str) -> None:
         now = self._clock()
-        stmt = self._insert(R).values(id=run_id, slot=slot, status=status, record=record, created_at=now, updated_at=now)
-        stmt = stmt.on_conflict_do_update(index_elements=["id"], set_={
-            "slot": slot, "status": status, "record": record, "updated_at": now})
+        stmt = self._insert(R).values(
+            id=run_id, slot=slot, status=status, record=record, created_at=now, updated_at=now
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["id"], set_={"slot": slot, "status": status, "record": record, "updated_at": now}
+        )
         with self._write() as c:
             c.execute(stmt)
 
@@ -345,8 +421,12 @@ class SQLStore:
         with self._write() as c:
             row = c.execute(sa.select(L).where(L.c.name == name).with_for_update()).mappings().first()
             if row is None:
-                got = c.execute(self._insert(L).on_conflict_do_nothing(index_elements=["name"]).values(
-                    name=name, owner=owner, expires_at=until).returning(L.c.name)).first()
+                got = c.execute(
+                    self._insert(L)
+                    .on_conflict_do_nothing(index_elements=["name"])
+                    .values(name=name, owner=owner, expires_at=until)
+                    .returning(L.c.name)
+                ).first()
                 return got is not None
             if row["owner"] != owner and row["expires_at"] > now:
                 return False
@@ -375,39 +455,99 @@ class SQLStore:
         return version_from_row(row)
 
     def _last_audit(self, c: sa.Connection, slot: str) -> AuditEntry:
-        row = c.execute(sa.select(A).where(A.c.slot == slot).order_by(A.c.id.desc()).limit(1)).mappings().one()
+        row = (
+            c.execute(sa.select(A).where(A.c.slot == slot).order_by(A.c.id.desc()).limit(1)).mappings().one()
+        )
         return audit_from_row(row)
 
-    def _move(self, c: sa.Connection, row: Any, target: str, action: AuditAction, actor: str, reason: str) -> AuditEntry:
+    def _move(
+        self, c: sa.Connection, row: Any, target: str, action: AuditAction, actor: str, reason: str
+    ) -> AuditEntry:
         history = _logic.push_history(row["history"], target, rollback=action == "rollback")
-        c.execute(S.update().where(S.c.name == row["name"]).values(
-            active_version_id=target, canary_version_id=None, canary_share=0.0, history=history,
-            revision=row["revision"] + 1))
-        return self._audit(c, row["name"], action, row["active_version_id"], target, actor, reason, None, self._clock())
+        c.execute(
+            S.update()
+            .where(S.c.name == row["name"])
+            .values(
+                active_version_id=target,
+                canary_version_id=None,
+                canary_share=0.0,
+                history=history,
+                revision=row["revision"] + 1,
+            )
+        )
+        return self._audit(
+            c, row["name"], action, row["active_version_id"], target, actor, reason, None, self._clock()
+        )
 
     def _audit(
-        self, c: sa.Connection, slot: str, action: AuditAction, src: str | None, dst: str | None, actor: str,
-        reason: str, share: float | None, now: datetime,
+        self,
+        c: sa.Connection,
+        slot: str,
+        action: AuditAction,
+        src: str | None,
+        dst: str | None,
+        actor: str,
+        reason: str,
+        share: float | None,
+        now: datetime,
     ) -> AuditEntry:
-        new_id = c.execute(A.insert().values(
-            slot=slot, action=action, from_version_id=src, to_version_id=dst, actor=actor, reason=reason,
-            canary_share=share, created_at=now).returning(A.c.id)).scalar_one()
-        return AuditEntry(id=int(new_id), slot=slot, action=action, from_version_id=src, to_version_id=dst,
-                          actor=actor, reason=reason, created_at=now, canary_share=share)
+        new_id = c.execute(
+            A.insert()
+            .values(
+                slot=slot,
+                action=action,
+                from_version_id=src,
+                to_version_id=dst,
+                actor=actor,
+                reason=reason,
+                canary_share=share,
+                created_at=now,
+            )
+            .returning(A.c.id)
+        ).scalar_one()
+        return AuditEntry(
+            id=int(new_id),
+            slot=slot,
+            action=action,
+            from_version_id=src,
+            to_version_id=dst,
+            actor=actor,
+            reason=reason,
+            created_at=now,
+            canary_share=share,
+        )
 
 
 def _state(r: Any) -> SlotState:
-    return SlotState(slot=r["name"], active_version_id=r["active_version_id"], canary_version_id=r["canary_version_id"],
-                     canary_share=float(r["canary_share"]), revision=int(r["revision"]),
-                     protected_span_ids=tuple(r["protected_span_ids"] or ()))
+    return SlotState(
+        slot=r["name"],
+        active_version_id=r["active_version_id"],
+        canary_version_id=r["canary_version_id"],
+        canary_share=float(r["canary_share"]),
+        revision=int(r["revision"]),
+        protected_span_ids=tuple(r["protected_span_ids"] or ()),
+    )
 
 
 def _feedback(r: Any) -> Feedback:
-    return Feedback(id=int(r["id"]), trace_id=r["trace_id"], kind=r["kind"], value=r["value"], text=r["text"],
-                    source=r["source"], created_at=r["created_at"])
+    return Feedback(
+        id=int(r["id"]),
+        trace_id=r["trace_id"],
+        kind=r["kind"],
+        value=r["value"],
+        text=r["text"],
+        source=r["source"],
+        created_at=r["created_at"],
+    )
 
 
 def _run_view(r: Any) -> dict[str, Any]:
     out = dict(r["record"] or {})
-    out.update(run_id=r["id"], slot=r["slot"], status=r["status"], created_at=r["created_at"], updated_at=r["updated_at"])
+    out.update(
+        run_id=r["id"],
+        slot=r["slot"],
+        status=r["status"],
+        created_at=r["created_at"],
+        updated_at=r["updated_at"],
+    )
     return out

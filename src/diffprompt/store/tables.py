@@ -119,7 +119,9 @@ class FeedbackRow(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     trace_id: str = Field(
-        sa_column=sa.Column(sa.String(128), sa.ForeignKey("traces.id", ondelete="CASCADE"), nullable=False, index=True)
+        sa_column=sa.Column(
+            sa.String(128), sa.ForeignKey("traces.id", ondelete="CASCADE"), nullable=False, index=True
+        )
     )
     kind: str = Field(max_length=16)
     value: float | None = None
