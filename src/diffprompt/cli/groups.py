@@ -17,6 +17,8 @@ _GROUPS: list[tuple[str, str | None]] = [
     ("feedback", "feedback"),
     ("tau", "tau"),
     ("sim", "sim"),
+    ("optimize", None),
+    ("runs", "runs"),
 ]
 
 

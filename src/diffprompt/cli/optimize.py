@@ -1,0 +1,180 @@
+"""``diffprompt optimize``: run one optimization round for a slot (thin: parse, build, call, show)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from diffprompt.cli import common
+
+
+def _config_overrides(path: Path | None, **flags: Any) -> dict[str, Any]:
+    """OptimizeConfig data from a JSON/TOML file, then command-line flags (those not None) on top."""
+    from diffprompt.errors import ConfigError
+
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read --config {path}: {exc.strerror or exc}") from None
+        if path.suffix == ".toml":
+            import tomllib
+
+            data = dict(tomllib.loads(raw).get("optimize", tomllib.loads(raw)))
+        else:
+            data = dict(json.loads(raw))
+    budget = dict(data.get("budget", {}))
+    for key in ("max_calls", "max_tokens", "max_usd", "max_wall_s"):
+        if flags.get(key) is not None:
+            budget[key] = flags.pop(key)
+        else:
+            flags.pop(key, None)
+    if budget:
+        data["budget"] = budget
+    data.update({k: v for k, v in flags.items() if v is not None})
+    return data
+
+
+def _printer(as_json: bool) -> Any:
+    from diffprompt.optimize.loop import RoundEvent
+
+    out = common.err_console if as_json else common.console
+
+    def show(ev: RoundEvent) -> None:
+        d = ev.data
+        if ev.kind == "window":
+            out.print(f"window: {d['n']} traces, {d['failures']} failing, {d['successes']} succeeding")
+        elif ev.kind == "attribution":
+            for row in d["ranking"][:5]:
+                why = next((e.get("reason") for e in row["evidence"] if e.get("reason")), "")
+                ins = " (insert)" if row["insert"] else ""
+                out.print(
+                    f"  blame {row['span_id']} score={row['score']:.3f}{ins} {why[:80]}", highlight=False
+                )
+        elif ev.kind == "masked":
+            out.print(f"iteration {d['iteration']}: masking {len(d['span_ids'])} span(s)")
+        elif ev.kind == "candidates":
+            out.print(f"  {d['n']} candidates, {d['valid']} valid")
+        elif ev.kind == "screen":
+            scores = ", ".join(f"{s:.2f}" for s in d["candidates"] if s is not None)
+            out.print(f"  screening: parent {d['parent']:.2f} vs [{scores}]")
+        elif ev.kind == "replay":
+            out.print("held-out replay: " + ", ".join(f"{k}={v:.3f}" for k, v in d.items()))
+        elif ev.kind == "decision":
+            out.print(f"gate: {d['kind']} — " + "; ".join(d["reasons"]), highlight=False)
+
+    return show
+
+
+def optimize_cmd(
+    ctx: typer.Context,
+    slot: str = typer.Option(..., "--slot", help="The prompt slot to optimize."),
+    env: str = typer.Option(
+        "tau:airline", "--env", help="Replay env: tau:airline | tau:retail | tau:<domain>:<dir>."
+    ),
+    editor: str = typer.Option("dlm", "--editor", help="dlm | ar | rewrite."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Decide, record, but do not promote."),
+    as_json: bool = typer.Option(False, "--json", help="Last line: one JSON object with the outcome."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the round."),
+    model: str = typer.Option("sim", "--model", help="Target model: sim | openai:NAME."),
+    user: str = typer.Option("scripted", "--user", help="User simulator: scripted | llm:NAME."),
+    judge: str | None = typer.Option(
+        None, "--judge", help="Blame judge model (OpenAI-compatible); default offline."
+    ),
+    editor_model: str | None = typer.Option(None, "--editor-model", help="Model for --editor ar/rewrite."),
+    dlm: str = typer.Option("builtin", "--dlm", help="DLM: builtin | local dir | Hub id (Dream/LLaDA)."),
+    likelihood: bool = typer.Option(False, "--likelihood/--no-likelihood", help="Use DLM span likelihood."),
+    split: str = typer.Option("test", "--split", help="τ split of the replay keys."),
+    world_seed: int = typer.Option(0, "--world-seed"),
+    world_users: int = typer.Option(200, "--world-users"),
+    world_tasks: int = typer.Option(40, "--world-tasks"),
+    config: Path | None = typer.Option(None, "--config", help="OptimizeConfig as JSON or TOML ([optimize])."),
+    candidates: int | None = typer.Option(None, "--candidates", help="Candidates per iteration."),
+    holdout: int | None = typer.Option(None, "--holdout", help="Held-out replay cases."),
+    trials: int | None = typer.Option(None, "--trials", help="Replay trials per case."),
+    concurrency: int | None = typer.Option(None, "--concurrency", help="Replay episodes at once."),
+    canary: float | None = typer.Option(None, "--canary", help="Promote as a canary with this share."),
+    max_calls: int | None = typer.Option(None, "--max-calls", help="Budget: target-model calls."),
+    max_tokens: int | None = typer.Option(None, "--max-tokens", help="Budget: tokens."),
+    max_usd: float | None = typer.Option(None, "--max-usd", help="Budget: dollars."),
+    max_wall_s: float | None = typer.Option(None, "--max-wall-s", help="Budget: wall seconds."),
+) -> None:
+    """Attribute weak spans, rewrite them, replay, gate and promote (one round)."""
+    from diffprompt.llm import CallMeter, check_reachable
+    from diffprompt.optimize.service import OptimizeRequest, run_request
+
+    settings = common.state(ctx).settings()
+    data = _config_overrides(
+        config,
+        n_candidates=candidates,
+        holdout_cases=holdout,
+        trials=trials,
+        replay_concurrency=concurrency,
+        max_calls=max_calls,
+        max_tokens=max_tokens,
+        max_usd=max_usd,
+        max_wall_s=max_wall_s,
+    )
+    if canary is not None:
+        data.update(promote_mode="canary", canary_share=canary)
+    req = OptimizeRequest(
+        slot=slot,
+        env=env,
+        editor=editor,
+        model=model,
+        user=user,
+        judge=judge,
+        editor_model=editor_model,
+        dlm=dlm,
+        likelihood=likelihood,
+        split=split,
+        world_seed=world_seed,
+        world_users=world_users,
+        world_tasks=world_tasks,
+        seed=seed,
+        dry_run=dry_run,
+        config=data,
+    )
+    for spec in (
+        model,
+        f"openai:{judge}" if judge else None,
+        f"openai:{editor_model}" if editor_model else None,
+    ):
+        if spec:  # fail fast on a bad endpoint, before any work
+            check_reachable(spec, base_url=settings.openai_base_url, api_key=settings.openai_api_key)
+    store = common.open_store(ctx)
+    try:
+        res = run_request(
+            store,
+            req,
+            home=settings.home,
+            api_key=settings.openai_api_key,
+            base_url=settings.openai_base_url,
+            events=_printer(as_json),
+            meter=CallMeter(),
+            actor="cli:optimize",
+        )
+    finally:
+        store.close()
+    if as_json:
+        common.print_json(res.summary())
+        return
+    c = common.console
+    c.print(f"run {res.run_id}: [bold]{res.status}[/]")
+    if res.incumbent_score is not None:
+        c.print(
+            f"incumbent {res.incumbent_score:.3f} → candidate {res.candidate_score:.3f} (p={res.p_value})"
+        )
+    for r in res.decision.reasons:
+        c.print(f"  {r}", highlight=False)
+    if res.promoted_version_id:
+        c.print(f"new version {res.promoted_version_id}")
+
+
+def register(root: typer.Typer) -> None:
+    """Add ``diffprompt optimize`` to the root app."""
+    root.command("optimize")(optimize_cmd)

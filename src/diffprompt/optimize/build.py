@@ -1,0 +1,190 @@
+"""Builders from specs (used by the CLI, the scheduler, the demo and the benchmark).
+
+Specs are resolved here, once, into the seam objects the round takes: ``build_env`` ("tau:airline",
+"tau:airline:DIR"), ``build_editor`` ("dlm" | "ar" | "rewrite"), ``build_blamer`` and
+``build_likelihood``. Offline (no judge/editor model given) the AR and rewrite editors use the
+deterministic hint-based strategies and the blamer uses the simulated model's ``explain_failure``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from diffprompt.errors import ConfigError
+from diffprompt.types import PromptVersion, TraceWithFeedback
+
+EditorKind = Literal["dlm", "ar", "rewrite"]
+EDITORS: tuple[EditorKind, ...] = ("dlm", "ar", "rewrite")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class EnvSpec:
+    """A parsed ``--env``: ``tau:<domain>`` (generated world) or ``tau:<domain>:<data dir>``."""
+
+    kind: Literal["tau"]
+    domain: str
+    data_dir: Path | None = None
+
+
+def parse_env_spec(spec: str) -> EnvSpec:
+    kind, _, rest = spec.partition(":")
+    domain, _, path = rest.partition(":")
+    if kind != "tau" or domain not in ("airline", "retail"):
+        raise ConfigError(f"unknown --env {spec!r}: use tau:airline, tau:retail or tau:<domain>:<data dir>")
+    return EnvSpec(kind="tau", domain=domain, data_dir=Path(path).expanduser() if path else None)
+
+
+def build_domain(
+    spec: EnvSpec,
+    *,
+    home: Path,
+    split: str = "test",
+    world_seed: int = 0,
+    world_users: int = 200,
+    world_tasks: int = 40,
+) -> Any:
+    """Load the τ domain of an env spec (a generated world is cached under ``home/worlds``)."""
+    from tau_envs.domain import load_domain
+    from tau_envs.runner import cached_world
+
+    path = spec.data_dir or cached_world(
+        spec.domain, home=home, seed=world_seed, n_users=world_users, n_tasks=world_tasks
+    )
+    return load_domain(spec.domain, path, split=split)
+
+
+def build_env(
+    domain: Any,
+    *,
+    model: str = "sim",
+    base_url: str | None = None,
+    api_key: str | None = None,
+    user: str = "scripted",
+    meter: Any = None,
+    max_steps: int = 30,
+) -> Any:
+    """A ``TauReplay`` on ``domain`` with the target ``model`` spec and ``user`` spec."""
+    from diffprompt.llm import make_chat_model
+    from diffprompt.optimize.replay_tau import TauReplay
+
+    def model_factory(seed: int) -> Any:
+        return make_chat_model(
+            model, base_url=base_url, api_key=api_key, seed=seed, domain=domain.name, meter=meter
+        )
+
+    if user == "scripted":
+        from tau_envs.users.scripted import ScriptedUser
+
+        def user_factory(task: Any, seed: int) -> Any:
+            return ScriptedUser()
+    elif user.startswith("llm:"):
+        from diffprompt.llm import ChatClient
+        from tau_envs.users.llm import LLMUser
+
+        client = ChatClient(user[4:], base_url=base_url, api_key=api_key, meter=meter)
+
+        def user_factory(task: Any, seed: int) -> Any:
+            return LLMUser(client)
+    else:
+        raise ConfigError(f"unknown user simulator {user!r}: use 'scripted' or 'llm:MODEL'")
+    return TauReplay(domain, model_factory=model_factory, user_factory=user_factory, max_steps=max_steps)
+
+
+def build_editor(
+    kind: str,
+    *,
+    dlm: Any = None,
+    model: str | None = None,
+    base_url: str | None = None,
+    api_key: str | None = None,
+    meter: Any = None,
+    dlm_options: Mapping[str, Any] | None = None,
+) -> Any:
+    """The editor for ``kind``. ``dlm`` is a loaded ``DiffusionLM`` (default: the built-in model).
+
+    For ``ar``/``rewrite``, ``model`` (an OpenAI-compatible model name) selects the LLM strategies;
+    without it the offline hint-based strategies are used.
+    """
+    from diffprompt.optimize import editors as ed
+
+    if kind == "dlm":
+        from diffprompt.dlm.editor import DLMEditor
+
+        if dlm is None:
+            from diffprompt.dlm.model import load_builtin
+
+            dlm = load_builtin()
+        return DLMEditor(dlm, **dict(dlm_options or {}))
+    client = None
+    if model:
+        from diffprompt.llm import ChatClient
+
+        client = ChatClient(model, base_url=base_url, api_key=api_key, meter=meter)
+    if kind == "ar":
+        return ed.ARInfillEditor(ed.LLMFiller(client) if client else ed.HintFiller())
+    if kind == "rewrite":
+        if client:
+            return ed.RewriteEditor(ed.LLMCritic(client), ed.LLMWriter(client))
+        return ed.RewriteEditor(ed.HintCritic(), ed.HintWriter())
+    raise ConfigError(f"unknown editor {kind!r}; choose one of {', '.join(EDITORS)}")
+
+
+def build_blamer(
+    domain: Any = None,
+    *,
+    judge: str | None = None,
+    base_url: str | None = None,
+    api_key: str | None = None,
+    meter: Any = None,
+    protected: Sequence[str] = (),
+) -> Any:
+    """``JudgeBlamer`` over an OpenAI-compatible ``judge`` model, else the offline τ explainer."""
+    from diffprompt.optimize.attribution import ExplainBlamer, JudgeBlamer
+
+    if judge:
+        from diffprompt.llm import ChatClient
+
+        return JudgeBlamer(
+            ChatClient(judge, base_url=base_url, api_key=api_key, meter=meter), protected=protected
+        )
+    if domain is None:
+        return None
+    from diffprompt.optimize.replay_tau import tau_explainer
+    from tau_envs.rules import rules_for
+
+    rules = list(domain.rules) or list(rules_for(domain.name))
+    return ExplainBlamer(tau_explainer(domain.tools_info, rules), protected=protected)
+
+
+class DLMLikelihood:
+    """``SpanLikelihood`` from the DLM's span NELBO (``diffprompt.dlm.likelihood``), seeded."""
+
+    def __init__(self, dlm: Any, *, samples: int = 4, k_traces: int = 3, seed: int = 0) -> None:
+        self.dlm, self.samples, self.k_traces, self.seed = dlm, samples, k_traces, seed
+
+    def __call__(
+        self, prompt: PromptVersion, span_ids: Sequence[str], traces: Sequence[TraceWithFeedback]
+    ) -> dict[str, float]:
+        import torch
+
+        from diffprompt.dlm.likelihood import prompt_span_nelbo
+
+        out: dict[str, float] = {}
+        for sid in span_ids:
+            gen = torch.Generator().manual_seed(self.seed)
+            try:
+                out[sid] = prompt_span_nelbo(
+                    self.dlm,
+                    prompt,
+                    sid,
+                    list(traces)[: self.k_traces],
+                    samples=self.samples,
+                    generator=gen,
+                    k_traces=self.k_traces,
+                )
+            except Exception:  # a span the layout cannot score contributes nothing
+                continue
+        return out

@@ -1,0 +1,126 @@
+"""``OptimizeRequest`` → one round: the glue the CLI, the scheduler and the demo share.
+
+A request is plain JSON-able data (so scheduled jobs can persist it); ``run_request`` resolves its
+specs with ``optimize.build`` and calls ``loop.run_round``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from diffprompt.errors import ConfigError
+from diffprompt.optimize.config import OptimizeConfig
+from diffprompt.optimize.loop import RoundEvent, RoundResult, run_round
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class OptimizeRequest:
+    """Everything needed to run a round for a slot, as plain data."""
+
+    slot: str
+    env: str = "tau:airline"
+    editor: str = "dlm"
+    model: str = "sim"
+    user: str = "scripted"
+    judge: str | None = None
+    editor_model: str | None = None
+    dlm: str = "builtin"
+    likelihood: bool = False
+    split: str = "test"
+    world_seed: int = 0
+    world_users: int = 200
+    world_tasks: int = 40
+    seed: int = 0
+    dry_run: bool = False
+    config: Mapping[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["config"] = dict(self.config)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> OptimizeRequest:
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ConfigError(f"unknown optimize request keys {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**dict(data))
+
+
+def _load_dlm(spec: str) -> Any:
+    if spec == "builtin":
+        from diffprompt.dlm.model import load_builtin
+
+        return load_builtin()
+    from diffprompt.dlm import backends
+
+    return backends.load_dlm(spec)
+
+
+def run_request(
+    store: Any,
+    req: OptimizeRequest,
+    *,
+    home: Path,
+    api_key: str | None = None,
+    base_url: str | None = None,
+    events: Callable[[RoundEvent], None] | None = None,
+    run_id: str | None = None,
+    actor: str = "optimizer",
+    meter: Any = None,
+) -> RoundResult:
+    """Resolve ``req`` and run one round.
+
+    The slot is checked first (``NotFoundError``), so a bad slot fails before any world is generated
+    or model loaded.
+    """
+    from diffprompt.optimize import build
+
+    cfg = OptimizeConfig.from_dict(dict(req.config))
+    state = store.slot_state(req.slot)
+    spec = build.parse_env_spec(req.env)
+    if req.editor not in build.EDITORS:
+        raise ConfigError(f"unknown editor {req.editor!r}; choose one of {', '.join(build.EDITORS)}")
+    domain = build.build_domain(
+        spec,
+        home=home,
+        split=req.split,
+        world_seed=req.world_seed,
+        world_users=req.world_users,
+        world_tasks=req.world_tasks,
+    )
+    env = build.build_env(
+        domain, model=req.model, base_url=base_url, api_key=api_key, user=req.user, meter=meter
+    )
+    dlm = _load_dlm(req.dlm) if (req.editor == "dlm" or req.likelihood) else None
+    editor = build.build_editor(
+        req.editor, dlm=dlm, model=req.editor_model, base_url=base_url, api_key=api_key, meter=meter
+    )
+    blamer = build.build_blamer(
+        domain,
+        judge=req.judge,
+        base_url=base_url,
+        api_key=api_key,
+        meter=meter,
+        protected=state.protected_span_ids,
+    )
+    likelihood = build.DLMLikelihood(dlm, seed=req.seed) if (req.likelihood and dlm is not None) else None
+    return run_round(
+        store,
+        req.slot,
+        env=env,
+        editor=editor,
+        config=cfg,
+        seed=req.seed,
+        events=events,
+        blamer=blamer,
+        likelihood=likelihood,
+        meter=meter,
+        dry_run=req.dry_run,
+        run_id=run_id,
+        actor=actor,
+    )
