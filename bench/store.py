@@ -21,34 +21,38 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from diffprompt.store import open_store  # noqa: E402
-from diffprompt.store.importers import import_tau_historical  # noqa: E402
-from diffprompt.types import Trace, Usage  # noqa: E402
+from diffprompt.store import open_store
+from diffprompt.store.importers import import_tau_historical
+from diffprompt.types import Trace, Usage
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 HEADING = "## store"
 PG_URL = os.environ.get(
     "DIFFPROMPT_BENCH_PG_URL", "postgresql+psycopg://diffprompt:diffprompt@127.0.0.1:5432/diffprompt"
 )
-TAU = Path(__file__).resolve().parents[2] / "shared" / "taubench" / "airline" / "historical_gpt-4o-airline.json"
+TAU = (
+    Path(__file__).resolve().parents[2] / "shared" / "taubench" / "airline" / "historical_gpt-4o-airline.json"
+)
 
 
 def make_trace(i: int, run: str) -> Trace:
     t0 = datetime(2025, 1, 1, tzinfo=UTC) + timedelta(milliseconds=i)
     msgs: list[dict[str, object]] = [{"role": "user", "content": f"I need to change reservation {i:06d}."}]
+    result = '{"flights": [{"flight_number": "HAT136", "date": "2024-05-20"}], ' * 4 + "}"
     for k in range(3):
         cid = f"call_{i}_{k}"
-        msgs.append({"role": "assistant", "content": None, "tool_calls": [{"id": cid, "type": "function",
-                     "function": {"name": "get_reservation_details", "arguments": f'{{"reservation_id": "R{i}"}}'}}]})
-        msgs.append({"role": "tool", "tool_call_id": cid, "name": "get_reservation_details",
-                     "content": '{"flights": [{"flight_number": "HAT136", "date": "2024-05-20"}], ' * 4 + "}"})
+        fn = {"name": "get_reservation_details", "arguments": f'{{"reservation_id": "R{i}"}}'}
+        msgs.append({"role": "assistant", "content": None, "tool_calls": [{"id": cid, "type": "function", "function": fn}]})
+        msgs.append({"role": "tool", "tool_call_id": cid, "name": fn["name"], "content": result})
     msgs.append({"role": "assistant", "content": "Your reservation has been updated. Anything else?"})
     msgs.append({"role": "user", "content": "No, thanks. ###STOP###"})
     msgs.append({"role": "assistant", "content": "Goodbye!"})
-    return Trace(id=f"tr_{run}_{i}", slot="bench", version_id="pv_bench", thread_id=f"th_{run}_{i}",
-                 messages=tuple(msgs), started_at=t0, ended_at=t0 + timedelta(seconds=2), latency_ms=2000.0,
-                 usage=Usage(input_tokens=3000, output_tokens=200, cost_usd=0.01), model_calls=5, tool_calls=3,
-                 replay_key=f"tau:airline:test:{i % 50}", metadata={"bench": True, "i": i})
+    return Trace(
+        id=f"tr_{run}_{i}", slot="bench", version_id="pv_bench", thread_id=f"th_{run}_{i}",
+        messages=tuple(msgs), started_at=t0, ended_at=t0 + timedelta(seconds=2), latency_ms=2000.0,
+        usage=Usage(input_tokens=3000, output_tokens=200, cost_usd=0.01), model_calls=5, tool_calls=3,
+        replay_key=f"tau:airline:test:{i % 50}", metadata={"bench": True, "i": i},
+    )
 
 
 def throughput(url: str, batch: int, n: int) -> float:
@@ -92,9 +96,13 @@ def main() -> None:
     ap.add_argument("--traces", type=int, default=3000, help="traces per (backend, batch) for batch >= 64")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
-    lines = ["`add_traces` throughput (one transaction per batch; ~3 KB tool-calling traces; "
-             "2-core shared machine, SQLite file on local disk, PostgreSQL 15 on 127.0.0.1).", "",
-             "| backend | batch | traces | traces/s |", "|---|---|---|---|"]
+    lines = [
+        "`add_traces` throughput (one transaction per batch; ~3 KB tool-calling traces; "
+        "2-core shared machine, SQLite file on local disk, PostgreSQL 15 on 127.0.0.1).",
+        "",
+        "| backend | batch | traces | traces/s |",
+        "|---|---|---|---|",
+    ]
     with tempfile.TemporaryDirectory() as d:
         backends: list[tuple[str, str, str | None]] = [("SQLite (WAL)", f"sqlite:///{d}/bench.db", None)]
         pg = pg_schema()
@@ -115,16 +123,20 @@ def main() -> None:
                     dt = time.perf_counter() - t
                     store.close()
                     print(f"import {name}: {rep.traces_added} traces in {dt:.2f}s")
-                    lines.append(f"| {name}: import gpt-4o airline file (traces + rewards) | - | "
-                                 f"{rep.traces_added} | {rep.traces_added / dt:,.0f} |")
+                    lines.append(
+                        f"| {name}: import gpt-4o airline file (traces + rewards) | - | "
+                        f"{rep.traces_added} | {rep.traces_added / dt:,.0f} |"
+                    )
         finally:
             for _, _, schema in backends:
                 if schema:
                     drop_schema(schema)
     load = os.getloadavg()[0]
     lines.append("")
-    lines.append(f"Measured with 1-min load average {load:.1f} on {os.cpu_count()} cores (other work running "
-                 "concurrently), so these are lower bounds; `python bench/store.py` reproduces them.")
+    lines.append(
+        f"Measured with 1-min load average {load:.1f} on {os.cpu_count()} cores (other work running "
+        "concurrently), so these are lower bounds; `python bench/store.py` reproduces them."
+    )
     if not args.no_write:
         write_section(lines)
 
