@@ -42,7 +42,8 @@ def make_trace(i: int, run: str) -> Trace:
     for k in range(3):
         cid = f"call_{i}_{k}"
         fn = {"name": "get_reservation_details", "arguments": f'{{"reservation_id": "R{i}"}}'}
-        msgs.append({"role": "assistant", "content": None, "tool_calls": [{"id": cid, "type": "function", "function": fn}]})
+        call = {"id": cid, "type": "function", "function": fn}
+        msgs.append({"role": "assistant", "content": None, "tool_calls": [call]})
         msgs.append({"role": "tool", "tool_call_id": cid, "name": fn["name"], "content": result})
     msgs.append({"role": "assistant", "content": "Your reservation has been updated. Anything else?"})
     msgs.append({"role": "user", "content": "No, thanks. ###STOP###"})
