@@ -220,3 +220,33 @@ def test_episode_seed_is_stable_and_distinct() -> None:
     seeds = {episode_seed(0, t, k) for t in range(50) for k in range(4)}
     assert len(seeds) == 200
     assert episode_seed(3, 2, 1) == episode_seed(3, 2, 1)
+
+
+def test_official_task_replaying_gold_actions_scores_one(tau_data) -> None:  # type: ignore[no-untyped-def]
+    from tau_envs.domain import load_domain
+
+    dom = load_domain("retail", tau_data, split="dev")
+    task = next(t for t in dom.tasks if t.actions and t.actions[-1].name != TRANSFER_TOOL)
+    turns = [ai("", call(a.name, **dict(a.kwargs))) for a in task.actions]
+    turns.append(ai("All done. " + " ".join(task.outputs)))
+    res = run_episode(
+        dom,
+        task,
+        model=ScriptedModel(policy=script(turns)),
+        user=ListUser(),
+        system_prompt=dom.policy,
+        seed=0,
+    )
+    assert res.error is None and res.stop_reason == "stop"
+    assert res.reward_info is not None and res.reward_info.db_hash == res.reward_info.gold_hash
+    assert res.reward == 1.0
+    # a wrong final answer (missing required outputs, or a skipped write) scores 0 on the same task
+    bad = run_episode(
+        dom,
+        task,
+        model=ScriptedModel(policy=script([ai("bye")])),
+        user=ListUser(),
+        system_prompt=dom.policy,
+        seed=0,
+    )
+    assert bad.reward == 0.0 and bad.error is None
