@@ -19,6 +19,7 @@ _GROUPS: list[tuple[str, str | None]] = [
     ("sim", "sim"),
     ("optimize", None),
     ("runs", "runs"),
+    ("schedule", "schedule"),
 ]
 
 

@@ -38,7 +38,9 @@ def list_cmd(
     """Recent runs, newest first."""
     store = common.open_store(ctx)
     try:
-        rows = [_row(r) for r in store.list_runs(slot, limit=limit)]
+        rows = [_row(r) for r in store.list_runs(slot) if not str(r.get("status", "")).startswith("job")][
+            :limit
+        ]
     finally:
         store.close()
     if as_json:
@@ -47,6 +49,7 @@ def list_cmd(
     from rich.table import Table
 
     t = Table("run", "slot", "status", "editor", "p", "incumbent", "candidate", "promoted")
+
     def fmt(v: Any) -> str:
         return "" if v is None else f"{v:.3g}"
 
