@@ -1,0 +1,284 @@
+"""The DLM editor: masked weak spans → N candidate prompts in one batched sampler call.
+
+``Editor`` is the seam the optimizer calls. ``DLMEditor`` lays out one row per candidate (factor and
+trace sample vary by row), left-pads the rows into one batch, runs ``diffprompt.dlm.sampler.infill``
+once, and decodes each row back into a prompt whose unmasked spans are byte-identical. A memory of
+rejected texts per span id (``remember_rejected`` or ``context.rejected``) keeps a failed text from
+being proposed again: rows that reproduce one are resampled once with a fresh seed, then dropped.
+``FakeEditor`` is a deterministic stand-in for tests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+import torch
+
+from diffprompt.dlm.base import DiffusionLM
+from diffprompt.dlm.layout import Layout, build_layout, decode_candidate, decode_fills
+from diffprompt.errors import ConfigError
+from diffprompt.spans import replace_spans
+from diffprompt.types import Candidate, PromptVersion, TraceWithFeedback
+
+
+class Editor(Protocol):
+    """Proposes candidate prompts that rewrite only ``span_ids`` of ``prompt``.
+
+    Same arguments and seed → same candidates. Returns at most ``n`` distinct candidates (possibly
+    fewer: duplicates, no-op rewrites and rejected texts are dropped).
+    """
+
+    def propose(
+        self,
+        prompt: PromptVersion,
+        span_ids: Sequence[str],
+        traces: Sequence[TraceWithFeedback],
+        n: int,
+        seed: int,
+    ) -> list[Candidate]: ...
+
+
+_MARK = re.compile(r"^\s*(?:[-*+]|\d{1,3}[.)]|#{1,6})\s+")
+
+
+def _norm(text: str) -> str:
+    return " ".join(_MARK.sub("", text).split()).lower()
+
+
+def _marker(text: str) -> str:
+    m = _MARK.match(text)
+    return m.group(0) if m else ""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class DLMEditorConfig:
+    """Sampling and layout settings of a ``DLMEditor`` (hashed into every candidate's ``config_hash``)."""
+
+    steps: int = 64
+    factors: tuple[float, ...] = (0.75, 1.0, 1.5)
+    alg: str = "maxprob"
+    temperature: float = 0.6
+    top_p: float = 0.95
+    alg_temp: float = 0.0
+    threshold: float | None = None
+    k_traces: int = 3
+    trace_tokens: int = 160
+    resample_rounds: int = 1
+
+    def hash(self, model_name: str) -> str:
+        blob = json.dumps({"model": model_name, **asdict(self)}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+@dataclass(kw_only=True)
+class _Row:
+    layout: Layout
+    factor: float
+    trace_ids: tuple[str, ...]
+
+
+class DLMEditor:
+    """``Editor`` backed by a ``DiffusionLM`` and the masked-diffusion sampler."""
+
+    takes_context = True
+
+    def __init__(
+        self, dlm: DiffusionLM, *, rejected: Mapping[str, Sequence[str]] | None = None, **config: Any
+    ) -> None:
+        try:
+            self.config = DLMEditorConfig(**config)
+        except TypeError as exc:
+            raise ConfigError(
+                f"unknown DLMEditor option: {exc}; see DLMEditorConfig for the fields"
+            ) from None
+        if not self.config.factors or min(self.config.factors) <= 0:
+            raise ConfigError("DLMEditor factors must be a non-empty tuple of positive numbers")
+        self.dlm = dlm
+        self._rejected: dict[str, set[str]] = {k: {_norm(t) for t in v} for k, v in (rejected or {}).items()}
+        self.config_hash = self.config.hash(dlm.name)
+
+    def remember_rejected(self, span_id: str, text: str) -> None:
+        """Never propose ``text`` (normalised) for ``span_id`` again."""
+        self._rejected.setdefault(span_id, set()).add(_norm(text))
+
+    def _rows(
+        self,
+        prompt: PromptVersion,
+        span_ids: Sequence[str],
+        traces: Sequence[TraceWithFeedback],
+        n: int,
+        rng: random.Random,
+        feedback: Sequence[str],
+    ) -> list[_Row]:
+        cfg = self.config
+        rows = []
+        for i in range(n):
+            pool = list(traces)
+            # failing traces first, a different sample per row (the first row sees the first k)
+            pool.sort(key=lambda t: t.reward if t.reward is not None else 0.0)
+            if i > 0 and len(pool) > cfg.k_traces:
+                pool = rng.sample(pool, len(pool))
+            chosen = pool[: cfg.k_traces]
+            factor = cfg.factors[i % len(cfg.factors)]
+            lay = build_layout(
+                self.dlm,
+                prompt,
+                span_ids,
+                chosen,
+                factor=factor,
+                k_traces=cfg.k_traces,
+                trace_tokens=cfg.trace_tokens,
+                feedback=feedback,
+            )
+            rows.append(_Row(layout=lay, factor=factor, trace_ids=tuple(t.trace.id for t in chosen)))
+        return rows
+
+    def _sample(self, rows: Sequence[_Row], seed: int) -> list[list[int]]:
+        from diffprompt.dlm.sampler import infill
+
+        cfg = self.config
+        width = max(len(r.layout) for r in rows)
+        ids = torch.full((len(rows), width), self.dlm.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.bool)
+        attn = torch.zeros((len(rows), width), dtype=torch.long)
+        for b, r in enumerate(rows):
+            off = width - len(r.layout)  # left padding
+            ids[b, off:] = torch.tensor(r.layout.ids)
+            attn[b, off:] = 1
+            for p in r.layout.mask_positions:
+                mask[b, off + p] = True
+        dev = self.dlm.device
+        gen = torch.Generator(device=dev).manual_seed(seed)
+        res = infill(
+            lambda x, am: self.dlm.logits(x, am),
+            ids.to(dev),
+            mask.to(dev),
+            steps=cfg.steps,
+            alg=cfg.alg,  # type: ignore[arg-type]
+            temperature=cfg.temperature,
+            top_p=cfg.top_p,
+            alg_temp=cfg.alg_temp,
+            threshold=cfg.threshold,
+            attention_mask=attn.to(dev) if bool((attn == 0).any()) else None,
+            generator=gen,
+            mask_id=self.dlm.mask_id,
+            forbid_ids=(self.dlm.pad_id,) if self.dlm.pad_id != self.dlm.eos_id else (),
+        )
+        out = res.ids.cpu()
+        return [out[b, width - len(r.layout) :].tolist() for b, r in enumerate(rows)]
+
+    def propose(
+        self,
+        prompt: PromptVersion,
+        span_ids: Sequence[str],
+        traces: Sequence[TraceWithFeedback],
+        n: int,
+        seed: int,
+        *,
+        context: Any = None,
+    ) -> list[Candidate]:
+        """Up to ``n`` candidates rewriting ``span_ids`` (one ``infill`` call per resample round).
+
+        ``context`` (an ``optimize.editors.EditContext``) may add feedback lines and rejected texts.
+        """
+        if n < 1 or not span_ids:
+            return []
+        rejected = {k: set(v) for k, v in self._rejected.items()}
+        feedback: Sequence[str] = ()
+        if context is not None:
+            for k, v in (getattr(context, "rejected", None) or {}).items():
+                rejected.setdefault(k, set()).update(_norm(t) for t in v)
+            feedback = tuple(getattr(context, "feedback", ()) or ())[:4]
+        rng = random.Random(seed)
+        rows = self._rows(prompt, span_ids, traces, n, rng, feedback)
+        seen = {prompt.text}
+        out: list[Candidate] = []
+        pending = list(range(n))
+        for rnd in range(self.config.resample_rounds + 1):
+            if not pending or len(out) >= n:
+                break
+            filled = self._sample([rows[i] for i in pending], seed + 7919 * rnd)
+            retry = []
+            for i, ids in zip(pending, filled, strict=True):
+                row = rows[i]
+                fills = decode_fills(self.dlm, row.layout, ids)
+                bad = [sid for sid, t in fills.items() if t and _norm(t) in rejected.get(sid, set())]
+                if bad:
+                    # keep the original text of a span whose fill was rejected before; retry the row
+                    retry.append(i)
+                    continue
+                text, changed = decode_candidate(self.dlm, prompt, row.layout, ids)
+                if text in seen:
+                    retry.append(i)
+                    continue
+                seen.add(text)
+                out.append(
+                    Candidate(
+                        text=text,
+                        parent_id=prompt.id,
+                        masked_span_ids=tuple(span_ids),
+                        editor="dlm",
+                        seed=seed,
+                        config_hash=self.config_hash,
+                        changed_span_ids=changed,
+                        metadata={
+                            "factor": row.factor,
+                            "row": i,
+                            "round": rnd,
+                            "traces": list(row.trace_ids),
+                            "model": self.dlm.name,
+                            "fills": fills,
+                        },
+                    )
+                )
+            pending = retry
+        return out[:n]
+
+
+@dataclass(kw_only=True)
+class FakeEditor:
+    """Deterministic ``Editor`` for tests: fills each span with a text from ``texts`` picked by seed."""
+
+    texts: tuple[str, ...] = ("Always confirm the action details with the user and obtain an explicit yes.",)
+    calls: list[tuple[tuple[str, ...], int, int]] = field(default_factory=list)
+
+    def propose(
+        self,
+        prompt: PromptVersion,
+        span_ids: Sequence[str],
+        traces: Sequence[TraceWithFeedback],
+        n: int,
+        seed: int,
+    ) -> list[Candidate]:
+        self.calls.append((tuple(span_ids), n, seed))
+        out: list[Candidate] = []
+        seen = {prompt.text}
+        by_id = {s.id: s for s in prompt.spans}
+        for i in range(n):
+            rng = random.Random(seed * 1_000_003 + i)
+            repl = {
+                sid: _marker(by_id[sid].text) + rng.choice(self.texts) for sid in span_ids if sid in by_id
+            }
+            text = replace_spans(prompt.text, prompt.spans, repl)
+            if text in seen:
+                continue
+            seen.add(text)
+            changed = tuple(sid for sid in span_ids if sid in repl and repl[sid] != by_id[sid].text)
+            out.append(
+                Candidate(
+                    text=text,
+                    parent_id=prompt.id,
+                    masked_span_ids=tuple(span_ids),
+                    editor="fake",
+                    seed=seed,
+                    config_hash="fake",
+                    changed_span_ids=changed,
+                )
+            )
+        return out

@@ -1,0 +1,228 @@
+"""The conditioning layout: (prompt, spans to mask, traces with feedback) → DLM input ids, and back.
+
+Sequence: ``[BOS] instruction  trace_1 … trace_k  [BOS] prompt`` where the prompt's chosen spans are
+runs of the mask id (``round(original token length × factor)``, at least 1). Every piece (instruction,
+each trace, each gap and each span of the prompt) is tokenized on its own, so a mask run never merges
+with neighbouring text into one token. Bullet and heading markers (``- ``, ``1. ``, ``## ``) stay
+visible; only the span's content is masked. When the whole exceeds the model's ``max_length`` the
+traces are truncated (then dropped), never the prompt.
+
+``decode_candidate`` turns filled ids back into a prompt: EOS/pad (and any special) tokens emitted
+inside a run are stripped, so a span can shrink or vanish; every unmasked byte of the prompt is kept
+(``diffprompt.spans.replace_spans``). Works with the built-in tokenizer and HF tokenizers alike.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from diffprompt.dlm.base import DiffusionLM, DLTokenizer
+from diffprompt.dlm.redact import redact
+from diffprompt.errors import ModelError, ValidationError
+from diffprompt.spans import replace_spans
+from diffprompt.types import PromptVersion, Span, TraceWithFeedback
+
+_MARKER = re.compile(r"^(\s*(?:[-*+]|\d{1,3}[.)]|#{1,6})\s+)")
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Layout:
+    """One DLM input row and what is needed to decode it.
+
+    ``runs`` maps each masked span id to its ``(start, end)`` token positions in ``ids``;
+    ``prefixes`` holds the visible marker (``"- "``) kept in front of each masked span's content.
+    """
+
+    ids: tuple[int, ...]
+    runs: Mapping[str, tuple[int, int]]
+    prefixes: Mapping[str, str]
+    prompt_start: int
+    traces_used: int
+    factor: float
+
+    @property
+    def mask_positions(self) -> list[int]:
+        return [i for s, e in self.runs.values() for i in range(s, e)]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+@lru_cache(maxsize=1)
+def _env() -> Any:
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("diffprompt", "templates"),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+
+
+def render_template(name: str, **kwargs: Any) -> str:
+    """Render a package template with ``StrictUndefined``."""
+    return str(_env().get_template(name).render(**kwargs))
+
+
+def _content(msg: Mapping[str, Any]) -> str:
+    content = msg.get("content")
+    if isinstance(content, list):  # OpenAI content parts
+        content = " ".join(str(p.get("text", "")) for p in content if isinstance(p, Mapping))
+    text = str(content or "").strip()
+    calls = []
+    for call in msg.get("tool_calls") or ():
+        fn = call.get("function", call) if isinstance(call, Mapping) else {}
+        args = fn.get("arguments", "")
+        if not isinstance(args, str):
+            args = json.dumps(args, sort_keys=True)
+        calls.append(f"{fn.get('name', '?')}({args})")
+    if calls:
+        text = (text + " " if text else "") + "calls " + "; ".join(calls)
+    return " ".join(text.split())
+
+
+def render_trace(t: TraceWithFeedback, n: int, *, max_chars: int = 400) -> str:
+    """One trace as text: outcome and feedback first (truncation keeps them), then the turns, redacted."""
+    r = t.reward
+    outcome = "no score" if r is None else f"{'failed' if r < 0.5 else 'succeeded'} (reward {r:.2f})"
+    roles = {"user": "User", "assistant": "Agent", "tool": "Tool result"}
+    messages = []
+    for m in t.trace.messages:
+        role = str(m.get("role", ""))
+        if role in roles:
+            text = _content(m)
+            if text:
+                messages.append({"role": roles[role], "text": text[:max_chars]})
+    out = render_template("dlm_trace.j2", n=n, outcome=outcome, comments=list(t.comments), messages=messages)
+    return redact(out)
+
+
+def _split_marker(span: Span) -> tuple[str, str]:
+    m = _MARKER.match(span.text) if span.kind in ("bullet", "heading") else None
+    return (m.group(1), span.text[m.end() :]) if m else ("", span.text)
+
+
+def _boundary(tok: DLTokenizer) -> list[int]:
+    for attr in ("bos_id", "bos_token_id"):
+        v = getattr(tok, attr, None)
+        if isinstance(v, int):
+            return [v]
+    return tok.encode("\n\n", add_special_tokens=False)
+
+
+def build_layout(
+    dlm: DiffusionLM,
+    prompt: PromptVersion,
+    span_ids: Sequence[str],
+    traces: Sequence[TraceWithFeedback],
+    *,
+    factor: float = 1.0,
+    k_traces: int = 3,
+    trace_tokens: int = 160,
+    feedback: Sequence[str] = (),
+    min_mask: int = 1,
+) -> Layout:
+    """Lay out one DLM input row (see the module docstring).
+
+    Raises ``ValidationError`` for unknown span ids and ``ModelError`` when the prompt with its mask
+    runs alone does not fit ``dlm.max_length``.
+    """
+    tok = dlm.tokenizer
+    by_id = {s.id: s for s in prompt.spans}
+    unknown = [i for i in span_ids if i not in by_id]
+    if unknown:
+        raise ValidationError(f"unknown span ids {unknown}; use ids from prompt.spans")
+    chosen = set(span_ids)
+    bnd = _boundary(tok)
+    # the prompt: gap / marker / span pieces, tokenized separately
+    body: list[int] = []
+    runs: dict[str, tuple[int, int]] = {}
+    prefixes: dict[str, str] = {}
+    pos = 0
+    text = prompt.text
+    for s in sorted(prompt.spans, key=lambda s: s.start):
+        if s.start > pos:
+            body += tok.encode(text[pos : s.start], add_special_tokens=False)
+        if s.id in chosen:
+            prefix, content = _split_marker(s)
+            prefixes[s.id] = prefix
+            if prefix:
+                body += tok.encode(prefix, add_special_tokens=False)
+            n = max(min_mask, round(len(tok.encode(content, add_special_tokens=False)) * factor))
+            runs[s.id] = (len(body), len(body) + n)
+            body += [dlm.mask_id] * n
+        else:
+            body += tok.encode(s.text, add_special_tokens=False)
+        pos = s.end
+    if pos < len(text):
+        body += tok.encode(text[pos:], add_special_tokens=False)
+    instr = tok.encode(
+        render_template("dlm_instruction.j2", feedback=[redact(f) for f in feedback]),
+        add_special_tokens=False,
+    )
+    room = dlm.max_length - len(body) - 2 * len(bnd)
+    if room < 0:
+        raise ModelError(
+            f"prompt with its mask runs is {len(body)} tokens, over the DLM's max_length {dlm.max_length}; "
+            "mask fewer spans, use a smaller factor, or a model with a longer context"
+        )
+    if len(instr) > room:
+        instr = []  # the instruction goes before the prompt would be cut
+    room -= len(instr)
+    ctx: list[int] = []
+    used = 0
+    for i, t in enumerate(list(traces)[:k_traces]):
+        if room <= 8:
+            break
+        ids = tok.encode("\n" + render_trace(t, i + 1), add_special_tokens=False)[: min(trace_tokens, room)]
+        ctx += ids
+        room -= len(ids)
+        used += 1
+    head = [*bnd, *instr, *ctx, *bnd]
+    off = len(head)
+    return Layout(
+        ids=tuple(head + body),
+        runs={k: (s + off, e + off) for k, (s, e) in runs.items()},
+        prefixes=prefixes,
+        prompt_start=off,
+        traces_used=used,
+        factor=factor,
+    )
+
+
+def _clean(text: str) -> str:
+    return " ".join(text.split())
+
+
+def decode_fills(dlm: DiffusionLM, layout: Layout, filled: Sequence[int]) -> dict[str, str]:
+    """The new text of every masked span: specials (EOS, pad, mask) dropped, whitespace normalised."""
+    drop = {dlm.eos_id, dlm.pad_id, dlm.mask_id}
+    special = getattr(dlm.tokenizer, "special_ids", None)
+    if special:
+        drop |= set(special)
+    out: dict[str, str] = {}
+    for sid, (s, e) in layout.runs.items():
+        ids = [int(i) for i in filled[s:e] if int(i) not in drop]
+        content = _clean(dlm.tokenizer.decode(ids, skip_special_tokens=True)) if ids else ""
+        out[sid] = layout.prefixes.get(sid, "") + content if content else ""
+    return out
+
+
+def decode_candidate(
+    dlm: DiffusionLM, prompt: PromptVersion, layout: Layout, filled: Sequence[int]
+) -> tuple[str, tuple[str, ...]]:
+    """``(new prompt text, ids of spans whose text changed)``; unmasked spans stay byte-identical."""
+    if len(filled) != len(layout.ids):
+        raise ValidationError(f"filled row has {len(filled)} ids, layout has {len(layout.ids)}")
+    fills = decode_fills(dlm, layout, filled)
+    by_id = {s.id: s for s in prompt.spans}
+    changed = {sid: t for sid, t in fills.items() if t != by_id[sid].text}
+    new_text = replace_spans(prompt.text, prompt.spans, changed) if changed else prompt.text
+    order = [s.id for s in prompt.spans if s.id in changed]
+    return new_text, tuple(order)
