@@ -348,8 +348,13 @@ def make_chat_model(
     if ms.provider == "sim":
         if domain is None:
             raise ConfigError("model 'sim' needs a domain (airline or retail)")
-        from tau_envs.sim import SimulatedChatModel
-
+        try:
+            from tau_envs.sim.chat_model import SimulatedChatModel
+        except ImportError as exc:
+            raise ConfigError(
+                f"the in-process simulated model is unavailable ({exc}); serve it with "
+                "'diffprompt sim serve' and use --model openai:sim --base-url http://127.0.0.1:PORT/v1"
+            ) from exc
         return SimulatedChatModel(domain=domain, seed=seed, callbacks=callbacks)
     if not api_key:
         raise ConfigError(
