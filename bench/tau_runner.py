@@ -83,7 +83,7 @@ def main() -> None:
             base = rows[0][1]["eps"]
             lines += [
                 "Episodes/s offline through the production path: `create_agent` τ agent → ChatOpenAI → "
-                "HTTP on 127.0.0.1 → `SimulatedPolicy` (one server process), scripted users, "
+                "HTTP on 127.0.0.1 → `SimulatedPolicy` (server thread in the bench process), scripted users, "
                 f"generated airline world (seed 0, 200 users), {len(tasks)} test tasks × {trials} trial(s), "
                 "full policy.",
                 "",
