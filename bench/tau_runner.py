@@ -113,8 +113,8 @@ def main() -> None:
         lines += [
             "",
             f"Measured on the shared 2-core machine (1-min load average {load:.1f} at the end); the "
-            "server's policy runs under one GIL, so concurrency helps by overlapping the client-side "
-            "agent work with the server. `python bench/tau_runner.py` reproduces it.",
+            "client and the server share one Python process (one GIL). "
+            "`python bench/tau_runner.py` reproduces it.",
         ]
     write_section(lines)
 
