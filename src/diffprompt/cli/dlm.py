@@ -17,7 +17,7 @@ def train_cmd(
         ..., "--out", help="Directory for config.json, model.safetensors, tokenizer.json."
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the corpus, tokenizer, init and batches."),
-    steps: int = typer.Option(1000, "--steps", help="Optimizer steps."),
+    steps: int = typer.Option(700, "--steps", help="Optimizer steps."),
     batch_size: int = typer.Option(10, "--batch-size"),
     seq_len: int = typer.Option(160, "--seq-len"),
     threads: int = typer.Option(1, "--threads", help="torch CPU threads."),

@@ -566,49 +566,57 @@ def policy_document(rng: random.Random) -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def world_policies() -> list[str]:
-    """Policies of the project's generated τ worlds, when ``tau_envs.generate`` is importable.
+@dataclass(frozen=True, kw_only=True, slots=True)
+class WorldText:
+    """Policies and rule sentences of the project's generated τ worlds (empty when unavailable)."""
 
-    Looks for a ``policy_texts(seeds)``-style helper or rule objects with a ``text``; returns ``[]``
-    when the package is absent or exposes neither (the templated generator then stands alone).
-    """
-    texts: list[str] = []
-    for mod_name in ("tau_envs.rules", "tau_envs.generate"):
-        try:
-            mod = importlib.import_module(mod_name)
-        except Exception:  # absent or broken while being built: the corpus stands alone
-            continue
-        for attr in ("RULES", "AIRLINE_RULES", "RETAIL_RULES"):
-            for r in getattr(mod, attr, ()) or ():
-                txt = getattr(r, "text", r if isinstance(r, str) else None)
-                if isinstance(txt, str) and txt.strip():
-                    texts.append(txt.strip())
-        for fn_name in ("render_policy", "policy_text", "render_wiki"):
-            fn = getattr(mod, fn_name, None)
-            if callable(fn):
-                for domain in ("airline", "retail"):
-                    try:
-                        out = fn(domain)
-                    except Exception:  # signature differs: skip, this source is optional
-                        continue
-                    if isinstance(out, str) and out.strip():
-                        texts.append(out)
-    return texts
+    policies: tuple[str, ...] = ()
+    rules: tuple[tuple[str, ...], ...] = ()  # one tuple of rule sentences per domain
 
 
-def _iter_docs(seed: int, worlds: list[str]) -> Iterator[str]:
+def world_text() -> WorldText:
+    """Read ``tau_envs.rules`` / ``tau_envs.generate.policy`` when importable (the corpus stands alone)."""
+    try:
+        rules_mod = importlib.import_module("tau_envs.rules")
+        all_rules = getattr(rules_mod, "ALL_RULES", {})
+        rules = tuple(tuple(r.text for r in rs) for rs in all_rules.values() if rs)
+    except Exception:  # absent or broken while being built: optional source
+        return WorldText()
+    policies: list[str] = []
+    try:
+        pol = importlib.import_module("tau_envs.generate.policy")
+        policies = [pol.policy_text(d) for d in all_rules]
+    except Exception:  # the rules alone are still useful
+        policies = []
+    return WorldText(policies=tuple(policies), rules=rules)
+
+
+def world_document(rng: random.Random, world: WorldText) -> str:
+    """A prompt built from world rules: a full world policy, or a shuffled subset mixed with templates."""
+    if world.policies and rng.random() < 0.2:
+        return rng.choice(world.policies)
+    rules = list(rng.choice(world.rules))
+    picked = rng.sample(rules, k=rng.randint(min(3, len(rules)), min(10, len(rules))))
+    d = rng.choice(DOMAINS[:2])
+    picked += [rule(d, rng) for _ in range(rng.randint(0, 3))]
+    rng.shuffle(picked)
+    head = rng.choice(("# Agent policy", f"# {d.name} agent policy", "## Rules"))
+    sep = "\n\n" if rng.random() < 0.5 else "\n"
+    return head + "\n\n" + sep.join("- " + r for r in picked) + "\n"
+
+
+def _iter_docs(seed: int, world: WorldText) -> Iterator[str]:
     rng = random.Random(seed)
     while True:
-        if worlds and rng.random() < 0.1:
-            yield rng.choice(worlds)
+        if world.rules and rng.random() < 0.15:
+            yield world_document(rng, world)
         else:
             yield policy_document(rng)
 
 
 def generate_documents(n: int, seed: int, *, include_worlds: bool = True) -> list[str]:
     """``n`` policy documents, deterministic in ``seed``."""
-    worlds = world_policies() if include_worlds else []
-    it = _iter_docs(seed, worlds)
+    it = _iter_docs(seed, world_text() if include_worlds else WorldText())
     return [next(it) for _ in range(n)]
 
 

@@ -33,7 +33,7 @@ class TrainConfig:
     """Everything that determines a training run (saved next to the weights)."""
 
     seed: int = 0
-    steps: int = 1000
+    steps: int = 700
     batch_size: int = 10
     seq_len: int = 160
     lr: float = 3e-3

@@ -1,0 +1,207 @@
+"""Built-in DLM on CPU: candidates/s of the DLM editor at 64 steps, against bare forwards of the same batch.
+
+Also copies the held-out quality numbers of the shipped model (``dlm/builtin/metrics.json``, written by
+``diffprompt dlm train``) into the table. Run: ``python bench/dlm_builtin.py [--threads 1] [--no-write]``.
+Writes its section of bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+import torch
+
+RESULTS = Path(__file__).with_name("RESULTS.md")
+HEADING = "## dlm-builtin"
+
+PROMPT = """# Airline agent policy
+
+You are an airline agent. You help users book, modify, or cancel reservations.
+
+- At the beginning of the conversation, authenticate the user by their user id and email.
+- Before cancelling a reservation, confirm the details with the user and obtain an explicit yes.
+- Basic economy flights cannot be modified.
+- Each reservation can have at most five passengers.
+
+## Refunds
+
+Refunds go to the original payment method. Transfer the user to a human agent only if you cannot help.
+"""
+
+
+def _traces():
+    from datetime import UTC, datetime
+
+    from diffprompt.types import Feedback, Trace, TraceWithFeedback
+
+    t0 = datetime(2024, 5, 15, tzinfo=UTC)
+    out = []
+    for i in range(3):
+        msgs = (
+            {"role": "user", "content": f"Cancel reservation ABC{i:03d}, my email is a{i}@example.com."},
+            {
+                "role": "assistant",
+                "content": "",
+                "tool_calls": [
+                    {
+                        "function": {
+                            "name": "cancel_reservation",
+                            "arguments": f'{{"reservation_id": "ABC{i:03d}"}}',
+                        }
+                    }
+                ],
+            },
+            {"role": "tool", "content": '{"status": "cancelled"}'},
+            {"role": "assistant", "content": "Done, it is cancelled."},
+        )
+        tr = Trace(
+            id=f"t{i}",
+            slot="s",
+            version_id="v",
+            thread_id=f"th{i}",
+            messages=msgs,
+            started_at=t0,
+            ended_at=t0,
+        )
+        out.append(
+            TraceWithFeedback(
+                trace=tr,
+                feedback=(
+                    Feedback(trace_id=tr.id, kind="reward", value=0.0),
+                    Feedback(
+                        trace_id=tr.id,
+                        kind="comment",
+                        value=None,
+                        text="Cancelled without asking me to confirm.",
+                    ),
+                ),
+            )
+        )
+    return out
+
+
+def measure(n: int, steps: int, reps: int) -> dict[str, float]:
+    from diffprompt.dlm.editor import DLMEditor
+    from diffprompt.dlm.model import load_builtin
+    from diffprompt.spans import segment
+    from diffprompt.types import PromptVersion
+
+    dlm = load_builtin()
+    p = PromptVersion(
+        id="v",
+        slot="s",
+        text=PROMPT,
+        spans=segment(PROMPT),
+        parent_id=None,
+        created_at=_traces()[0].trace.started_at,
+        origin="seed",
+    )
+    sids = [s.id for s in p.spans if s.kind == "bullet"][1:3]
+    ed = DLMEditor(dlm, steps=steps, temperature=0.6, resample_rounds=0)
+    traces = _traces()
+    ed.propose(p, sids, traces, n, seed=0)  # warm-up
+    t0 = time.perf_counter()
+    cands = 0
+    for r in range(reps):
+        cands += len(ed.propose(p, sids, traces, n, seed=r + 1))
+    dt = (time.perf_counter() - t0) / reps
+    rows = ed._rows(p, sids, traces, n, __import__("random").Random(0), ())
+    width = max(len(x.layout) for x in rows)
+    masks = sum(len(x.layout.mask_positions) for x in rows) / n
+    ids = torch.randint(6, dlm.tokenizer.vocab_size, (n, width))
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        for _ in range(steps):
+            dlm.logits(ids)
+    bare = (time.perf_counter() - t0) / reps
+    return {
+        "n": n,
+        "steps": steps,
+        "width": width,
+        "masks_per_row": masks,
+        "seconds": dt,
+        "cands_per_s": cands / reps / dt,
+        "bare_seconds": bare,
+        "valid": cands / reps,
+    }
+
+
+def quality_lines() -> list[str]:
+    from diffprompt.dlm.model import BUILTIN_DIR
+
+    path = BUILTIN_DIR / "metrics.json"
+    if not path.is_file():
+        return ["(no metrics.json: run `diffprompt dlm train --out src/diffprompt/dlm/builtin`)"]
+    m = json.loads(path.read_text())
+    tr = m["train"]
+    lines = [
+        f"Held-out quality of the shipped model ({tr['params']:,} params, {tr['steps_done']} steps, "
+        f"{tr['seconds'] / 60:.1f} min CPU training, seed {tr['config']['seed']}; "
+        f"{m['heldout_tokens']:,} held-out tokens):",
+        "",
+        "| masking | accuracy | unigram accuracy | CE (nats/token) | unigram CE |",
+        "|---|---|---|---|---|",
+    ]
+    for key, label in (("mask_15", "15% random"), ("mask_50", "50% random"), ("span", "one whole span")):
+        r = m[key]
+        lines.append(
+            f"| {label} | {r['accuracy']:.3f} | {r['unigram_accuracy']:.3f} | {r['ce_nats']:.3f} | "
+            f"{r['unigram_ce_nats']:.3f} |"
+        )
+    nel = m["nelbo"]
+    lines += [
+        "",
+        f"NELBO: {nel['nats_per_token']:.3f} nats/token (unigram {nel['unigram_nats_per_token']:.3f}).",
+    ]
+    return lines
+
+
+def write_section(lines: list[str]) -> None:
+    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+    body = HEADING + "\n\n" + "\n".join(lines).rstrip() + "\n"
+    if HEADING in text:
+        head, rest = text.split(HEADING, 1)
+        nxt = rest.find("\n## ")
+        text = head + body + (rest[nxt + 1 :] if nxt >= 0 else "")
+    else:
+        text = text.rstrip() + "\n\n" + body
+    RESULTS.write_text(text)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--reps", type=int, default=2)
+    ap.add_argument("--no-write", action="store_true")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    load = os.getloadavg()[0]
+    lines = [
+        f"CPU, {args.threads} thread(s), 1-min load average {load:.1f} on {os.cpu_count()} cores "
+        "(shared machine: lower bounds). Editor = one batched `infill` call at 64 steps over n candidate "
+        "rows (2 masked spans, 3 traces, factors 0.75/1.0/1.5); bare = 64 forwards of the same batch shape "
+        "(the sampler stops early once every mask is filled, so it can beat the bare loop).",
+        "",
+        "| candidates (n) | seq len | masks/row | editor s | candidates/s | bare 64 fwd s | overhead |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for n in (1, 4, 8):
+        r = measure(n, 64, args.reps)
+        lines.append(
+            f"| {n} | {r['width']} | {r['masks_per_row']:.0f} | {r['seconds']:.2f} | "
+            f"{r['cands_per_s']:.2f} | {r['bare_seconds']:.2f} | "
+            f"{r['seconds'] / r['bare_seconds'] - 1:+.0%} |"
+        )
+        print(lines[-1], flush=True)
+    lines += ["", *quality_lines()]
+    print("\n".join(lines))
+    if not args.no_write:
+        write_section(lines)
+
+
+if __name__ == "__main__":
+    main()
