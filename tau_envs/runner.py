@@ -290,22 +290,34 @@ def run_tau(
 
 
 def record_rewards(
-    store: Any, results: Sequence[EpisodeResult], *, recorder: Any = None, flush_timeout: float = 30.0
+    store: Any,
+    results: Sequence[EpisodeResult],
+    *,
+    recorder: Any = None,
+    slot: str | None = None,
+    flush_timeout: float = 30.0,
 ) -> int:
     """Attach each recorded episode's reward as ``reward`` feedback (source ``env``) in one batch.
 
-    Flushes ``recorder`` first so every trace is in the store; episodes without a trace (e.g. one
-    that crashed before the middleware recorded it) are skipped. Returns how many were written.
+    Flushes ``recorder`` first so every trace is in the store. A failed episode has no trace id in its
+    result; with ``slot`` its thread's error trace (recorded by the middleware at close) is looked up
+    and gets reward 0. Episodes with no trace at all are skipped. Returns how many were written.
     """
+    from diffprompt.errors import NotFoundError
     from diffprompt.types import Feedback
 
     if recorder is not None:
         recorder.flush(flush_timeout)
-    fb = [
-        Feedback(trace_id=r.trace_id, kind="reward", value=float(r.reward), source="env")
-        for r in results
-        if r.trace_id
-    ]
+    fb: list[Feedback] = []
+    for r in results:
+        trace_id = r.trace_id
+        if trace_id is None and slot is not None and r.thread_id:
+            try:
+                trace_id = store.trace_for_thread(r.thread_id, slot).id
+            except NotFoundError:
+                trace_id = None
+        if trace_id:
+            fb.append(Feedback(trace_id=trace_id, kind="reward", value=float(r.reward), source="env"))
     return len(store.add_feedback(fb)) if fb else 0
 
 

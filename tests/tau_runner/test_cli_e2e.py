@@ -177,9 +177,29 @@ def test_parse_task_range() -> None:
 def test_tau_run_with_in_process_sim_model(app, home: Path) -> None:  # type: ignore[no-untyped-def]
     pytest.importorskip("tau_envs.sim.chat_model", reason="SimulatedChatModel not available")
     db = f"sqlite:///{home / 'sim.db'}"
-    res = CliRunner().invoke(app, [
-        "--db", db, "tau", "run", "--domain", "airline", *WORLD, "--tasks", "0-3", "--trials", "2",
-        "--concurrency", "2", "--model", "sim", "--user", "scripted", "--json"])
+    res = CliRunner().invoke(
+        app,
+        [
+            "--db",
+            db,
+            "tau",
+            "run",
+            "--domain",
+            "airline",
+            *WORLD,
+            "--tasks",
+            "0-3",
+            "--trials",
+            "2",
+            "--concurrency",
+            "2",
+            "--model",
+            "sim",
+            "--user",
+            "scripted",
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, (res.output, res.exception)
     out = _last_json(res.stdout)
     assert out["episodes"] == 8 and out["errors"] == 0 and out["feedback_recorded"] == 8

@@ -189,7 +189,11 @@ def run_cmd(
             max_steps=max_steps,
             quiet=as_json,
         )
-        n_feedback = record_rewards(store, summary.results, recorder=recorder) if store is not None else 0
+        n_feedback = 0
+        if mw is not None:
+            mw.close()  # records the traces of failed runs too, then flushes the recorder
+            mw = None
+            n_feedback = record_rewards(store, summary.results, slot=slot_name)
     finally:
         if mw is not None:
             mw.close()
