@@ -90,5 +90,10 @@ def rule_coverage(system_prompt: str, rules: Sequence[Rule]) -> dict[str, float]
 def stated_rules(
     system_prompt: str, rules: Sequence[Rule], threshold: float = DEFAULT_THRESHOLD
 ) -> frozenset[str]:
-    """Ids of the rules the prompt states (coverage >= ``threshold``)."""
+    """Ids of the rules the prompt states (coverage >= ``threshold``); cached per prompt."""
+    return _stated(system_prompt, tuple(rules), threshold)
+
+
+@lru_cache(maxsize=512)
+def _stated(system_prompt: str, rules: tuple[Rule, ...], threshold: float) -> frozenset[str]:
     return frozenset(rid for rid, s in rule_coverage(system_prompt, rules).items() if s >= threshold - 1e-9)

@@ -1,0 +1,38 @@
+"""Generator throughput: airline worlds at 1k / 10k / 100k users; writes its section of bench/RESULTS.md."""
+
+from __future__ import annotations
+
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tau_envs.generate import timed_generate  # noqa: E402
+
+SIZES = (1_000, 10_000, 100_000)
+
+
+def main() -> None:
+    rows = []
+    for n in SIZES:
+        with tempfile.TemporaryDirectory() as d:
+            secs = timed_generate("airline", seed=0, n_users=n, n_tasks=50, out_dir=Path(d))
+            mb = sum(p.stat().st_size for p in Path(d).iterdir()) / 1e6
+        rows.append(f"| airline | {n:,} | {secs:.1f} | {n / secs:,.0f} | {mb:.0f} |")
+        print(rows[-1], flush=True)
+    section = ("## tau_world (generated worlds)\n\n"
+               "`python bench/tau_world.py` — seeded generation incl. 50+50+10 tasks with gold checked by the real "
+               "tools, written to disk (2-core shared machine).\n\n"
+               "| domain | users | seconds | users/s | MB written |\n|---|---:|---:|---:|---:|\n"
+               + "\n".join(rows) + "\n")
+    out = Path(__file__).with_name("RESULTS.md")
+    text = out.read_text() if out.exists() else "# Benchmarks\n"
+    pattern = re.compile(r"## tau_world \(generated worlds\)\n.*?(?=\n## |\Z)", re.S)
+    text = pattern.sub(section.rstrip("\n"), text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
+    out.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
