@@ -9,7 +9,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tau_envs.generate import timed_generate  # noqa: E402
+from tau_envs.generate import timed_generate
 
 SIZES = (1_000, 10_000, 100_000)
 
