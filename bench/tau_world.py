@@ -22,15 +22,22 @@ def main() -> None:
             mb = sum(p.stat().st_size for p in Path(d).iterdir()) / 1e6
         rows.append(f"| airline | {n:,} | {secs:.1f} | {n / secs:,.0f} | {mb:.0f} |")
         print(rows[-1], flush=True)
-    section = ("## tau_world (generated worlds)\n\n"
-               "`python bench/tau_world.py` — seeded generation incl. 50+50+10 tasks with gold checked by the real "
-               "tools, written to disk (2-core shared machine).\n\n"
-               "| domain | users | seconds | users/s | MB written |\n|---|---:|---:|---:|---:|\n"
-               + "\n".join(rows) + "\n")
+    section = (
+        "## tau_world (generated worlds)\n\n"
+        "`python bench/tau_world.py` — seeded generation incl. 50+50+10 tasks with gold checked by the real "
+        "tools, written to disk (2-core shared machine).\n\n"
+        "| domain | users | seconds | users/s | MB written |\n|---|---:|---:|---:|---:|\n"
+        + "\n".join(rows)
+        + "\n"
+    )
     out = Path(__file__).with_name("RESULTS.md")
     text = out.read_text() if out.exists() else "# Benchmarks\n"
     pattern = re.compile(r"## tau_world \(generated worlds\)\n.*?(?=\n## |\Z)", re.S)
-    text = pattern.sub(section.rstrip("\n"), text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
+    text = (
+        pattern.sub(section.rstrip("\n"), text)
+        if pattern.search(text)
+        else text.rstrip("\n") + "\n\n" + section
+    )
     out.write_text(text)
 
 
