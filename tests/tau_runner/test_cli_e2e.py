@@ -204,3 +204,47 @@ def test_tau_run_with_in_process_sim_model(app, home: Path) -> None:  # type: ig
     out = _last_json(res.stdout)
     assert out["episodes"] == 8 and out["errors"] == 0 and out["feedback_recorded"] == 8
     assert out["pass_hat_k"]["1"] >= 0.5
+
+
+def test_tau_run_with_llm_user_over_http(app, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """Real-mode wiring offline: target model and LLM user both behind OpenAI-compatible servers."""
+    seen: list[Any] = []
+
+    def user_bot(messages: Any, tools: Any, seed: int | None) -> dict[str, Any]:
+        seen.append((messages[0]["content"], seed))
+        turns = sum(m["role"] == "assistant" for m in messages)
+        return {
+            "role": "assistant",
+            "content": "I need help with my reservation." if turns == 0 else "###STOP###",
+        }
+
+    monkeypatch.setenv("OPENAI_API_KEY", "local-any")
+    with start_server("airline") as target, start_server(responder=user_bot, model="userbot") as users:
+        res = CliRunner().invoke(
+            app,
+            [
+                "tau",
+                "run",
+                "--domain",
+                "airline",
+                *WORLD,
+                "--tasks",
+                "0-1",
+                "--model",
+                "openai:sim",
+                "--base-url",
+                target.base_url,
+                "--user",
+                "llm:userbot",
+                "--user-base-url",
+                users.base_url,
+                "--no-record",
+                "--json",
+            ],
+        )
+    assert res.exit_code == 0, (res.output, res.exception)
+    out = _last_json(res.stdout)
+    assert out["episodes"] == 2 and out["errors"] == 0 and out["stop_reasons"] == {"stop": 2}
+    assert out["model_calls"] >= 2 + 4  # agent turns + user turns, metered together
+    assert all("Your situation and goal" in system for system, _ in seen)
+    assert len({seed for _, seed in seen}) == 2  # one seed per episode, sent with every user request
