@@ -22,7 +22,7 @@ observations)``, ``task(index) -> Task``.
 from __future__ import annotations
 
 import json
-import pickle
+import marshal
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -73,7 +73,7 @@ class Domain:
 
     def fresh_db(self) -> JsonDict:
         """A new, independent copy of the initial database."""
-        return pickle.loads(self._snapshot)  # type: ignore[no-any-return]
+        return marshal.loads(self._snapshot)  # type: ignore[no-any-return]
 
     def task(self, index: int) -> Task:
         """The task at ``index`` (``EnvError`` if out of range)."""
@@ -219,5 +219,5 @@ def load_domain(
         tasks=load_tasks(root / tasks_name),
         rules=rules,
         tools=toolset(domain),
-        _snapshot=pickle.dumps(db, protocol=pickle.HIGHEST_PROTOCOL),
+        _snapshot=marshal.dumps(db),
     )

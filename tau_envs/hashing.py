@@ -5,14 +5,14 @@ tuple of canonical items, scalars are unchanged; the digest is ``sha256(str(cano
 order does not matter; list order, extra keys and ``250`` vs ``250.0`` do.
 
 ``db_hash`` builds that same string directly and memoises the text of each record (a value two
-levels down, e.g. one order) by its pickle bytes — equal bytes mean equal types and values — so
-hashing a database in which an episode touched a few records costs a pickle pass, not a rebuild.
+levels down, e.g. one order) by its ``marshal`` bytes — equal bytes mean equal types and values —
+so hashing a database in which an episode touched a few records costs a marshal pass, not a rebuild.
 """
 
 from __future__ import annotations
 
 import hashlib
-import pickle
+import marshal
 from typing import Any
 
 _MEMO: dict[bytes, str] = {}
@@ -39,8 +39,8 @@ def _text(data: Any, depth: int) -> str:
     """``repr(canon(data))``, memoising values at depth 2."""
     if depth == 2 and isinstance(data, dict | list):
         try:
-            key = pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception:  # unpicklable values: no memo, same text
+            key = marshal.dumps(data)
+        except ValueError:  # a value marshal cannot write: no memo, same text
             key = b""
         hit = _MEMO.get(key) if key else None
         if hit is not None:

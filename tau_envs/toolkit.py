@@ -59,13 +59,9 @@ class ToolSet:
             return f"Error: arguments of {name} must be an object, got {type(kwargs).__name__}"
         try:
             out = fn(data, **kwargs)
-        except ToolFailure as exc:
+            return out if isinstance(out, str) else json.dumps(out)
+        except Exception as exc:  # ToolFailure or any bad argument: an observation, as officially
             return f"Error: {exc}"
-        except Exception as exc:  # any bad argument is an observation, as in the official env
-            return f"Error: {exc}"
-        if isinstance(out, str):
-            return out
-        return json.dumps(out)
 
 
 class Registry:
