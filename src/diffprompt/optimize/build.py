@@ -153,9 +153,10 @@ def build_blamer(
     if domain is None:
         return None
     from diffprompt.optimize.replay_tau import tau_explainer
-    from tau_envs.rules import rules_for
+    from tau_envs.rules import Rule, rules_for
 
-    rules = list(domain.rules) or list(rules_for(domain.name))
+    rules = [Rule.from_json(r) if isinstance(r, dict) else r for r in domain.rules]
+    rules = rules or list(rules_for(domain.name))
     return ExplainBlamer(tau_explainer(domain.tools_info, rules), protected=protected)
 
 

@@ -33,6 +33,7 @@ from diffprompt.optimize.prepare import (
     choose_spans,
     feedback_history,
     insert_placeholders,
+    span_changes,
     validate_candidate,
 )
 from diffprompt.optimize.replay import Case, ReplayEnvironment, run_paired
@@ -129,12 +130,8 @@ class _Round:
         cost = self.tracker.snapshot()
         if self.meter is not None and hasattr(self.meter, "snapshot"):
             snap = self.meter.snapshot()
-            cost["meter"] = {
-                k: getattr(snap, k) for k in ("calls", "input_tokens", "output_tokens", "cost_usd")
-            }
-        self.record.update(
-            status=status, updated_at=self.clock().isoformat(), timings=dict(self.timings), cost=cost
-        )
+            cost["meter"] = {k: getattr(snap, k) for k in ("calls", "input_tokens", "output_tokens", "cost_usd")}
+        self.record.update(status=status, updated_at=self.clock().isoformat(), timings=dict(self.timings), cost=cost)
         self.store.save_run(self.run_id, self.slot, self.record, status=status)
 
     def _finish(
@@ -182,11 +179,7 @@ class _Round:
     def collect(self) -> tuple[PromptVersion, list[TraceWithFeedback], tuple[str, ...]]:
         state = self.store.slot_state(self.slot)  # NotFoundError for an unknown slot
         incumbent = self.store.get_version(state.active_version_id)
-        since = (
-            self.clock() - timedelta(hours=self.cfg.window_since_hours)
-            if self.cfg.window_since_hours
-            else None
-        )
+        since = self.clock() - timedelta(hours=self.cfg.window_since_hours) if self.cfg.window_since_hours else None
         window = self.store.window(self.slot, since=since, limit=self.cfg.window_limit)
         return incumbent, window, tuple(state.protected_span_ids)
 
@@ -225,8 +218,7 @@ class _Round:
         if len(fails) < max(1, self.cfg.min_failures):
             return self._insufficient(
                 incumbent,
-                f"{len(fails)} failing traces in the window (need "
-                f"{max(1, self.cfg.min_failures)}); nothing to fix",
+                f"{len(fails)} failing traces in the window (need {max(1, self.cfg.min_failures)}); nothing to fix",
                 n=len(window),
             )
         try:
@@ -324,11 +316,7 @@ class _Round:
             )
             traces = augment_traces(fails[: cfg.traces_k], ranking)
             masked = mask_text(base.text, base.spans, mask_ids)
-            self.emit(
-                RoundEvent(
-                    kind="masked", data={"iteration": it, "span_ids": mask_ids, "masked_prompt": masked}
-                )
-            )
+            self.emit(RoundEvent(kind="masked", data={"iteration": it, "span_ids": mask_ids, "masked_prompt": masked}))
             t0 = time.perf_counter()
             self.tracker.check()
             seed = self.seed * 1000 + it * 100
@@ -414,12 +402,8 @@ class _Round:
             growth = max(0.0, len(b.candidate.text) / max(1, len(parent.text)) - 1.0)
             score = res.mean(f"cand{i}") - cfg.length_penalty * growth
             delta = score - pscore
-            ok = delta > 0 or (
-                temp > 0 and delta > -1 and self.rng.random() < math.exp(delta / temp) and delta != 0
-            )
-            scored[id(b)] = replace(
-                b, screen_score=score, accepted=ok, status="screened" if ok else "screen_lost"
-            )
+            ok = delta > 0 or (temp > 0 and delta > -1 and self.rng.random() < math.exp(delta / temp) and delta != 0)
+            scored[id(b)] = replace(b, screen_score=score, accepted=ok, status="screened" if ok else "screen_lost")
         self.emit(
             RoundEvent(
                 kind="screen",
@@ -442,9 +426,7 @@ class _Round:
     ) -> RoundResult:
         cfg = self.cfg
         t0 = time.perf_counter()
-        prompts = {"incumbent": incumbent.text} | {
-            f"final{i}": f.candidate.text for i, f in enumerate(finalists)
-        }
+        prompts = {"incumbent": incumbent.text} | {f"final{i}": f.candidate.text for i, f in enumerate(finalists)}
         res = run_paired(
             self.env,
             holdout,
@@ -481,11 +463,10 @@ class _Round:
             "text": win.candidate.text,
             "diff": render_diff(incumbent.spans, segment(win.candidate.text)),
             "changed_span_ids": list(win.candidate.changed_span_ids),
+            "span_changes": span_changes(incumbent.spans, segment(win.candidate.text)),
         }
         self.emit(
-            RoundEvent(
-                kind="decision", data={"kind": d.kind, "reasons": list(d.reasons), "stats": dict(d.stats)}
-            )
+            RoundEvent(kind="decision", data={"kind": d.kind, "reasons": list(d.reasons), "stats": dict(d.stats)})
         )
         if not d.promoted:
             return self._finish(
@@ -572,9 +553,9 @@ class _Round:
 
     @staticmethod
     def _screen_reasons(screened: Sequence[ScreenedCandidate]) -> list[str]:
-        return sorted(
-            {f"candidate {b.status}: {b.reason}" if b.reason else f"candidate {b.status}" for b in screened}
-        )[:6]
+        return sorted({f"candidate {b.status}: {b.reason}" if b.reason else f"candidate {b.status}" for b in screened})[
+            :6
+        ]
 
 
 def _as_version(incumbent: PromptVersion, text: str) -> PromptVersion:

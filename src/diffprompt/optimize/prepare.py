@@ -20,7 +20,7 @@ from typing import Any
 from diffprompt.optimize.attribution import SpanScore
 from diffprompt.optimize.config import OptimizeConfig
 from diffprompt.spans import changed_span_ids, diff_spans, render_diff, replace_spans, segment
-from diffprompt.types import Candidate, Feedback, PromptVersion, TraceWithFeedback
+from diffprompt.types import Candidate, Feedback, PromptVersion, Span, TraceWithFeedback
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -50,6 +50,21 @@ class ScreenedCandidate:
             "new_texts": dict(self.new_texts),
             "diff": render_diff(incumbent.spans, segment(c.text)),
         }
+
+
+def span_changes(old: Sequence[Span], new: Sequence[Span]) -> list[dict[str, Any]]:
+    """The non-trivial rows of a span diff as JSON (kind, old id/text, new id/text)."""
+    return [
+        {
+            "kind": c.kind,
+            "old_id": c.old.id if c.old else None,
+            "old": c.old.text if c.old else None,
+            "new_id": c.new.id if c.new else None,
+            "new": c.new.text if c.new else None,
+        }
+        for c in diff_spans(old, new)
+        if c.kind != "unchanged"
+    ]
 
 
 def _norm(text: str) -> str:
@@ -110,9 +125,7 @@ def insert_placeholders(
     return base, [m for m in mask_ids if m in {s.id for s in spans}], placeholders
 
 
-def feedback_history(
-    fails: Sequence[TraceWithFeedback], ranking: Sequence[SpanScore], k: int
-) -> tuple[str, ...]:
+def feedback_history(fails: Sequence[TraceWithFeedback], ranking: Sequence[SpanScore], k: int) -> tuple[str, ...]:
     """Recent feedback for the conditioning: blame reasons first, then comments, newest first."""
     lines: list[str] = []
     for s in ranking:
@@ -125,9 +138,7 @@ def feedback_history(
     return tuple(dict.fromkeys(lines))[:k]
 
 
-def augment_traces(
-    traces: Sequence[TraceWithFeedback], ranking: Sequence[SpanScore]
-) -> list[TraceWithFeedback]:
+def augment_traces(traces: Sequence[TraceWithFeedback], ranking: Sequence[SpanScore]) -> list[TraceWithFeedback]:
     """Attach each trace's blame reasons as ``comment`` feedback (so every editor is conditioned on them)."""
     notes: dict[str, list[str]] = {}
     for s in ranking:
@@ -174,14 +185,10 @@ def validate_candidate(
     leftover = {s.id: "" for s in segment(text) if s.id in placeholders}
     if leftover:
         text = replace_spans(text, segment(text), leftover)
-    cand = replace(
-        raw, text=text, parent_id=incumbent.id, changed_span_ids=changed_span_ids(incumbent.text, text)
-    )
+    cand = replace(raw, text=text, parent_id=incumbent.id, changed_span_ids=changed_span_ids(incumbent.text, text))
 
     def bad(status: str, reason: str = "") -> ScreenedCandidate:
-        return ScreenedCandidate(
-            candidate=cand, valid=False, status=status, reason=reason, new_texts=new_texts
-        )
+        return ScreenedCandidate(candidate=cand, valid=False, status=status, reason=reason, new_texts=new_texts)
 
     if not text.strip():
         return bad("invalid", "the candidate is empty")
@@ -196,9 +203,7 @@ def validate_candidate(
             return bad("invalid", f"removes or changes protected span {pid} ({by_id[pid].text[:60]!r})")
     limit = config.gate.max_length_growth
     if limit is not None and len(text) > len(incumbent.text) * (1 + limit):
-        return bad(
-            "invalid", f"grows the prompt by {len(text) / len(incumbent.text) - 1:.0%} (limit {limit:.0%})"
-        )
+        return bad("invalid", f"grows the prompt by {len(text) / len(incumbent.text) - 1:.0%} (limit {limit:.0%})")
     for sid, new in new_texts.items():
         if _norm(new) in {_norm(t) for t in rejected.get(sid, ())}:
             return bad("repeat", f"proposes a text already rejected for span {sid}")

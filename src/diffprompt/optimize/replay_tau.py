@@ -16,7 +16,7 @@ from typing import Any
 from diffprompt.errors import EnvError
 from diffprompt.optimize.attribution import Explanation
 from diffprompt.optimize.replay import Case
-from diffprompt.types import PromptVersion, ReplayResult, TraceWithFeedback
+from diffprompt.types import PromptVersion, ReplayResult, Trace, TraceWithFeedback, new_id, utcnow
 
 
 def parse_replay_key(key: str) -> tuple[str, str, int] | None:
@@ -119,6 +119,23 @@ class TauReplay:
             replay_key=case.replay_key,
         )
         calls = sum(1 for m in res.messages if m.get("role") == "assistant")
+        now = utcnow()
+        trace = Trace(
+            id=new_id("tr_"),
+            slot="",
+            version_id=None,
+            thread_id=res.thread_id or new_id("th_"),
+            messages=tuple(res.messages),
+            started_at=now,
+            ended_at=now,
+            latency_ms=res.seconds * 1000,
+            usage=res.usage,
+            model_calls=calls,
+            tool_calls=sum(len(m.get("tool_calls") or ()) for m in res.messages),
+            replay_key=case.replay_key,
+            error=res.error,
+            metadata={"task_index": idx, "trial": trial, "seed": seed, "family": task.family or ""},
+        )
         return ReplayResult(
             case_id=case.id,
             version_id="",
@@ -127,6 +144,7 @@ class TauReplay:
             error=res.error,
             usage=res.usage,
             model_calls=calls,
+            trace=trace,
             seconds=time.perf_counter() - t0,
             slice=task.family or "",
         )
