@@ -212,6 +212,16 @@ RETAIL_RULES: tuple[Rule, ...] = (
         ("name",),
     ),
     _r(
+        "retail.one_user",
+        "retail",
+        "auth",
+        "Help only the authenticated user, and refuse any request about an order that belongs to another user.",
+        ("authenticat", "verif", "identif", "same user", "one user", "single user"),
+        ("another", "other", "different", "someone else", "third"),
+        ("order", "request", "account"),
+        NEG + ("refus", "deny", "decline", "only"),
+    ),
+    _r(
         "retail.confirm",
         "retail",
         "confirm",
@@ -231,6 +241,16 @@ RETAIL_RULES: tuple[Rule, ...] = (
         ("only", "unless", "just", "solely", "must", "not", "cannot"),
         ("cancel", "modif", "chang", "edit", "alter"),
         ("order",),
+    ),
+    _r(
+        "retail.cancel_reason",
+        "retail",
+        "cancel",
+        "The cancellation reason must be either 'no longer needed' or 'ordered by mistake'.",
+        ("reason", "why", "because"),
+        ("no longer needed", "longer need", "not needed"),
+        ("mistake", "by error", "accident"),
+        ("cancel",),
     ),
     _r(
         "retail.delivered_only",

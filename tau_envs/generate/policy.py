@@ -56,8 +56,8 @@ _SECTIONS: dict[DomainName, tuple[tuple[str, tuple[str, ...]], ...]] = {
         ("Compensation", ("airline.comp_eligibility", "airline.comp_amount")),
     ),
     "retail": (
-        ("General rules", ("retail.authenticate", "retail.confirm")),
-        ("Order status", ("retail.pending_only", "retail.delivered_only")),
+        ("General rules", ("retail.authenticate", "retail.one_user", "retail.confirm")),
+        ("Order status", ("retail.pending_only", "retail.delivered_only", "retail.cancel_reason")),
         (
             "Items and payment",
             (
