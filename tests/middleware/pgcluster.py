@@ -6,6 +6,7 @@ from ``$PGBIN`` or ``/usr/lib/postgresql/*/bin``; ``PgCluster.unavailable()`` sa
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -80,8 +81,6 @@ class PgCluster:
         self._su(f"{self.bin}/pg_ctl -D {self.data} -m fast -w stop")
 
     def destroy(self) -> None:
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):
             self.stop()
-        except subprocess.CalledProcessError:
-            pass
         shutil.rmtree(self.dir, ignore_errors=True)
