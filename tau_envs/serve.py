@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import socket
 import threading
 import time
 import uuid
@@ -111,6 +112,11 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: the OpenAI client reuses connections
     server_version = "diffprompt-sim/1"
     state: _ServerState  # set on the subclass made per server
+
+    def setup(self) -> None:
+        super().setup()
+        # headers and body go out in two writes; without NODELAY, Nagle + delayed ACK stall each reply
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet; the CLI reports counts
         return
