@@ -219,7 +219,7 @@ RETAIL_RULES: tuple[Rule, ...] = (
         ("authenticat", "verif", "identif", "same user", "one user", "single user"),
         ("another", "other", "different", "someone else", "third"),
         ("order", "request", "account"),
-        NEG + ("refus", "deny", "decline", "only"),
+        (*NEG, "refus", "deny", "decline", "only"),
     ),
     _r(
         "retail.confirm",

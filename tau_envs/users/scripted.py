@@ -41,6 +41,7 @@ class ScriptedUser:
         self._rng = random.Random(0)
         self._stalls = 0
         self._opening = ""
+        self._retail: dict[str, Any] = {}  # per-episode state of the retail phrasing
         self.done = False
 
     # -- the protocol ------------------------------------------------------------------------------
@@ -54,6 +55,7 @@ class ScriptedUser:
         self._intent = task.intent
         self._rng = random.Random(f"{seed}:{task.index}")
         self._stalls = 0
+        self._retail = {}
         self.done = False
         self._opening = self._first()
         if self._rng.random() < 0.5 and "user_id" in self._intent:
@@ -166,5 +168,5 @@ class ScriptedUser:
         if not parts:
             from tau_envs.users.retail_phrases import answer
 
-            return answer(i, low)
+            return answer(i, low, self._retail)
         return " ".join(parts)
