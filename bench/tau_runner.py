@@ -29,9 +29,7 @@ RESULTS = Path(__file__).with_name("RESULTS.md")
 HEADING = "## tau_runner"
 
 
-def run(
-    dom: Any, base_url: str, *, tasks: list[int], trials: int, concurrency: int, prompt: str
-) -> dict[str, Any]:
+def run(dom: Any, base_url: str, *, tasks: list[int], trials: int, concurrency: int, prompt: str) -> dict[str, Any]:
     meter = CallMeter()
     t0 = time.perf_counter()
     summ = run_tau(
@@ -56,6 +54,20 @@ def run(
         "pass1": summ.pass_hat_k.get(1, 0.0),
         "errors": summ.errors,
     }
+
+
+def http_roundtrip_ms(n: int = 100) -> float:
+    """Mean latency of one chat completion through the openai client with a trivial responder."""
+    import openai
+
+    with start_server(responder=lambda m, t, s: {"role": "assistant", "content": "ok " * 50}) as h:
+        client = openai.OpenAI(base_url=h.base_url, api_key="local")
+        msgs: Any = [{"role": "user", "content": "hi"}]
+        client.chat.completions.create(model="sim", messages=msgs)
+        t0 = time.perf_counter()
+        for _ in range(n):
+            client.chat.completions.create(model="sim", messages=msgs)
+        return (time.perf_counter() - t0) * 1000 / n
 
 
 def main() -> None:
@@ -87,8 +99,7 @@ def main() -> None:
                 f"generated airline world (seed 0, 200 users), {len(tasks)} test tasks × {trials} trial(s), "
                 "full policy.",
                 "",
-                "| concurrency | episodes | seconds | episodes/s | model calls/s | vs c=1 | pass^1 "
-                "| errors |",
+                "| concurrency | episodes | seconds | episodes/s | model calls/s | vs c=1 | pass^1 | errors |",
                 "|---|---|---|---|---|---|---|---|",
             ]
             for c, r in rows:
@@ -96,6 +107,13 @@ def main() -> None:
                     f"| {c} | {r['episodes']} | {r['seconds']:.1f} | {r['eps']:.2f} | {r['calls_s']:.1f} | "
                     f"{r['eps'] / base:.2f}x | {r['pass1']:.3f} | {r['errors']} |"
                 )
+            rt = http_roundtrip_ms()
+            print(f"HTTP round trip {rt:.1f} ms/call")
+            lines += [
+                "",
+                f"Server overhead alone (openai client, trivial responder, 100 sequential calls): "
+                f"{rt:.1f} ms per chat completion.",
+            ]
             if args.compare_policy:
                 from tau_envs.rules import rules_for
 
