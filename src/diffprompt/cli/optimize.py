@@ -40,7 +40,7 @@ def _config_overrides(path: Path | None, **flags: Any) -> dict[str, Any]:
 
 
 def _printer(as_json: bool) -> Any:
-    from diffprompt.optimize.loop import RoundEvent
+    from diffprompt.optimize.result import RoundEvent
 
     out = common.err_console if as_json else common.console
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -37,49 +37,10 @@ from diffprompt.optimize.prepare import (
     validate_candidate,
 )
 from diffprompt.optimize.replay import Case, ReplayEnvironment, run_paired
+from diffprompt.optimize.result import RoundEvent, RoundResult
 from diffprompt.spans import mask_text, render_diff, segment
 from diffprompt.store.base import Store
 from diffprompt.types import Decision, PromptVersion, TraceWithFeedback, new_id, utcnow
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class RoundEvent:
-    """A progress event for the CLI / UI layer."""
-
-    kind: str  # start | window | attribution | masked | candidates | screen | replay | decision | done
-    data: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class RoundResult:
-    """The outcome of a round; ``record`` is exactly what was saved with ``store.save_run``."""
-
-    run_id: str
-    slot: str
-    status: str
-    decision: Decision
-    incumbent_id: str
-    promoted_version_id: str | None
-    candidate_version_text: str | None
-    incumbent_score: float | None
-    candidate_score: float | None
-    p_value: float | None
-    record: Mapping[str, Any]
-
-    def summary(self) -> dict[str, Any]:
-        """The one-line JSON the CLI prints with ``--json``."""
-        return {
-            "run_id": self.run_id,
-            "slot": self.slot,
-            "status": self.status,
-            "decision": self.decision.kind,
-            "incumbent_score": self.incumbent_score,
-            "candidate_score": self.candidate_score,
-            "p_value": self.p_value,
-            "promoted_version": self.promoted_version_id,
-            "reasons": list(self.decision.reasons),
-            "target_calls": self.record.get("cost", {}).get("target_calls"),
-        }
 
 
 def _nothing(_: RoundEvent) -> None:

@@ -13,7 +13,8 @@ from typing import Any
 
 from diffprompt.errors import ConfigError
 from diffprompt.optimize.config import OptimizeConfig
-from diffprompt.optimize.loop import RoundEvent, RoundResult, run_round
+from diffprompt.optimize.loop import run_round
+from diffprompt.optimize.result import RoundEvent, RoundResult
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -1,0 +1,49 @@
+"""The round's outputs: progress events for the UI layer and the final ``RoundResult``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from diffprompt.types import Decision
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RoundEvent:
+    """A progress event for the CLI / UI layer."""
+
+    kind: str  # start | window | attribution | masked | candidates | screen | replay | decision | done
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RoundResult:
+    """The outcome of a round; ``record`` is exactly what was saved with ``store.save_run``."""
+
+    run_id: str
+    slot: str
+    status: str
+    decision: Decision
+    incumbent_id: str
+    promoted_version_id: str | None
+    candidate_version_text: str | None
+    incumbent_score: float | None
+    candidate_score: float | None
+    p_value: float | None
+    record: Mapping[str, Any]
+
+    def summary(self) -> dict[str, Any]:
+        """The one-line JSON the CLI prints with ``--json``."""
+        return {
+            "run_id": self.run_id,
+            "slot": self.slot,
+            "status": self.status,
+            "decision": self.decision.kind,
+            "incumbent_score": self.incumbent_score,
+            "candidate_score": self.candidate_score,
+            "p_value": self.p_value,
+            "promoted_version": self.promoted_version_id,
+            "reasons": list(self.decision.reasons),
+            "target_calls": self.record.get("cost", {}).get("target_calls"),
+        }
