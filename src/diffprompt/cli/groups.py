@@ -20,6 +20,7 @@ _GROUPS: list[tuple[str, str | None]] = [
     ("optimize", None),
     ("runs", "runs"),
     ("schedule", "schedule"),
+    ("demo", None),
 ]
 
 
