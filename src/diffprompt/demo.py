@@ -1,5 +1,7 @@
-"""The whole loop in one call: live traffic → record → optimize (blame, mask, denoise, replay, gate) →
-promote → more live traffic on the new version → held-out evaluation → report.
+"""The whole loop in one call: traffic → optimize → promote → traffic → held-out eval → report.
+
+Live traffic is recorded; the round blames, masks, denoises, replays and gates; the promoted version
+serves more live traffic; both versions are evaluated on held-out tasks; a report is written.
 
 ``run_demo`` orchestrates existing parts and nothing else: the τ runner serves "live" episodes through
 the wrapped ``create_agent`` agent (traces + reward feedback land in the store), and
@@ -207,8 +209,9 @@ def evaluate(cfg: DemoConfig, dom: Any, factories: _Factories, prompts: Mapping[
 
 
 def run_demo(cfg: DemoConfig, *, emit: Emit | None = None) -> DemoResult:
-    """Run the whole loop once; see the module docstring. Raises ``ConfigError`` before any work for
-    an unusable model endpoint.
+    """Run the whole loop once (see the module docstring).
+
+    Raises ``ConfigError`` before any work for an unusable model endpoint.
     """
     from diffprompt.llm import CallMeter
     from diffprompt.optimize.service import OptimizeRequest, run_request
