@@ -249,6 +249,10 @@ def run_demo(cfg: DemoConfig, *, emit: Emit | None = None) -> DemoResult:
         result = run_request(store, request, home=cfg.home, api_key=cfg.api_key, base_url=cfg.base_url,
                              events=lambda e: say(DemoEvent(kind=f"round:{e.kind}", data=dict(e.data))),
                              meter=meter, actor="demo")
+        say(DemoEvent(kind="candidates", data={"candidates": [
+            {k: c.get(k) for k in ("editor", "status", "screen_score", "new_texts", "reason")}
+            for c in result.record.get("candidates", [])
+        ], "finalist_diff": (result.record.get("finalist") or {}).get("diff", "")}))
         final = store.active_version(cfg.slot)
         after = None
         if final.id != seed_version.id:

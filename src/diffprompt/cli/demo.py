@@ -81,10 +81,26 @@ class DemoView:
         elif k == "round:decision":
             style = "green" if d.get("kind") == "promote" else "red"
             console.print(f"gate: [bold {style}]{d.get('kind')}[/] — " + "; ".join(d.get("reasons", [])))
+        elif k == "candidates":
+            self._candidates(d)
         elif k == "heldout":
             self._stop_progress()
         elif k.startswith("round:") or k == "done":
             return
+
+    def _candidates(self, d: dict[str, Any]) -> None:
+        t = Table(title="denoised candidates (new span texts)")
+        t.add_column("#")
+        t.add_column("status")
+        t.add_column("screen", justify="right")
+        t.add_column("new text")
+        for i, c in enumerate(d.get("candidates", [])[:8]):
+            texts = " / ".join(str(v) for v in (c.get("new_texts") or {}).values())
+            score = c.get("screen_score")
+            t.add_row(str(i), str(c.get("status")), "-" if score is None else f"{score:.3f}", texts[:160])
+        console.print(t)
+        if d.get("finalist_diff"):
+            console.print(Panel(d["finalist_diff"], title="span diff of the finalist", expand=False))
 
     def _blame(self, ranking: list[dict[str, Any]]) -> None:
         t = Table(title="blamed spans (attribution)")
