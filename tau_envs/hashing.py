@@ -16,7 +16,8 @@ import marshal
 from typing import Any
 
 _MEMO: dict[bytes, str] = {}
-_MEMO_MAX = 400_000  # entries; cleared when exceeded (bounded memory for long-lived processes)
+_MEMO_MAX_BYTES = 256 * 2**20  # cleared when exceeded: bounded memory for long-lived processes
+_memo_bytes = 0
 
 
 def canon(data: Any) -> Any:
@@ -36,8 +37,8 @@ def _join(parts: list[str]) -> str:
 
 
 def _text(data: Any, depth: int) -> str:
-    """``repr(canon(data))``, memoising values at depth 2."""
-    if depth == 2 and isinstance(data, dict | list):
+    """``repr(canon(data))``, memoising values at depth 1 (collections) and 2 (records)."""
+    if depth in (1, 2) and isinstance(data, dict | list):
         try:
             key = marshal.dumps(data)
         except ValueError:  # a value marshal cannot write: no memo, same text
@@ -45,12 +46,24 @@ def _text(data: Any, depth: int) -> str:
         hit = _MEMO.get(key) if key else None
         if hit is not None:
             return hit
-        text = _text(data, 3)
+        text = _plain_text(data, depth)  # a collection miss reuses its records' memo entries
         if key:
-            if len(_MEMO) >= _MEMO_MAX:
-                _MEMO.clear()
-            _MEMO[key] = text
+            _remember(key, text)
         return text
+    return _plain_text(data, depth)
+
+
+def _remember(key: bytes, text: str) -> None:
+    global _memo_bytes
+    size = len(key) + len(text)
+    if _memo_bytes + size > _MEMO_MAX_BYTES:
+        _MEMO.clear()
+        _memo_bytes = 0
+    _MEMO[key] = text
+    _memo_bytes += size
+
+
+def _plain_text(data: Any, depth: int) -> str:
     if isinstance(data, dict):
         return _join([f"({k!r}, {_text(v, depth + 1)})" for k, v in sorted(data.items())])
     if isinstance(data, list):
