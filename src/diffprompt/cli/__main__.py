@@ -1,0 +1,5 @@
+"""``python -m diffprompt.cli``."""
+
+from diffprompt.cli import main
+
+main()
