@@ -62,7 +62,8 @@ def test_report_renders_in_headless_chromium(demo_run: tuple[object, list[DemoEv
     result, _ = demo_run
     shot = tmp_path / "report.png"
     url = Path(result.report).resolve().as_uri()  # type: ignore[attr-defined]
-    args = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", f"--user-data-dir={tmp_path / 'profile'}"]
+    args = ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+            f"--user-data-dir={tmp_path / 'profile'}"]
     subprocess.run([*args, "--window-size=1100,2000", f"--screenshot={shot}", url],
                    check=True, capture_output=True, timeout=120)
     png = shot.read_bytes()
@@ -81,7 +82,7 @@ def test_unreachable_model_fails_fast_before_any_work(tmp_path: Path) -> None:
         run_demo(_small(home, model="openai:gpt-4o-mini"))
     assert not (home / "demo").exists()
     t0 = time.perf_counter()
-    with pytest.raises(ConfigError, match="127.0.0.1:9"):
+    with pytest.raises(ConfigError, match=re.escape("127.0.0.1:9")):
         run_demo(_small(home, model="openai:gpt-4o-mini", api_key="sk-x", base_url="http://127.0.0.1:9/v1"))
     assert time.perf_counter() - t0 < 15
     assert not (home / "demo").exists()
