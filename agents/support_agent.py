@@ -201,13 +201,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     console = Console()
     table = Table(title=f"diffprompt: {len(results)} support conversations recorded ({url})")
-    for col in ("trace", "thread", "version", "msgs", "tool calls", "tokens in/out", "ms", "reward"):
-        table.add_column(col, justify="right" if col in ("msgs", "tool calls", "ms", "reward") else "left")
+    for col in ("trace", "thread #", "version", "msgs", "tool calls", "tokens in/out", "ms", "reward"):
+        right = col in ("msgs", "tool calls", "ms", "reward")
+        table.add_column(col, justify="right" if right else "left", no_wrap=True)
     for trace_id, reward in results:
         tr = store.get_trace(trace_id)
         table.add_row(
             tr.id[:11],
-            tr.thread_id,
+            tr.thread_id.rsplit("-", 1)[-1],
             (tr.version_id or "-")[:11],
             str(len(tr.messages)),
             str(tr.tool_calls),

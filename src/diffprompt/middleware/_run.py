@@ -48,6 +48,7 @@ class RunRecord:
         "started_at",
         "system_text",
         "t0",
+        "t_end",
         "thread_id",
         "tool_events",
         "trace_id",
@@ -70,6 +71,7 @@ class RunRecord:
         self.system_text = system_text
         self.started_at = started_at
         self.t0 = self.last_t = time.perf_counter()
+        self.t_end: float | None = None
         self.seen: list[BaseMessage] = []  # the latest model input + output (for unfinished runs)
         self.replay_key = replay_key
         self.extra = dict(extra or {})
@@ -129,7 +131,7 @@ class RunRecord:
             messages=tuple(convo),
             started_at=self.started_at,
             ended_at=ended_at,
-            latency_ms=(time.perf_counter() - self.t0) * 1000.0,
+            latency_ms=((self.t_end or time.perf_counter()) - self.t0) * 1000.0,
             usage=Usage(
                 input_tokens=sum(u[0] for u in self.usage), output_tokens=sum(u[1] for u in self.usage)
             ),

@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Annotated, Any, NotRequired, cast
 
@@ -70,9 +70,9 @@ class DiffpromptState(AgentState[Any]):
     diffprompt_version_id: NotRequired[Annotated[str | None, _PRIVATE]]
 
 
-def _run_config() -> dict[str, Any]:
+def _run_config() -> Mapping[str, Any]:
     try:
-        return dict(get_config().get("configurable") or {})
+        return get_config().get("configurable") or {}
     except RuntimeError:  # called outside a runnable context
         return {}
 
@@ -101,6 +101,7 @@ class PromptAdaptationMiddleware(AgentMiddleware[DiffpromptState, Any, Any]):
         self.runs = RunTable(max_threads=max_threads, stale_s=stale_run_s)
         self._now = now
         self._next_sweep = 0.0
+        self._sys_cache: dict[str, SystemMessage] = {}
 
     @property
     def name(self) -> str:
@@ -161,18 +162,21 @@ class PromptAdaptationMiddleware(AgentMiddleware[DiffpromptState, Any, Any]):
             self._next_sweep = t + 5.0
             self.runs.sweep_stale(self._submit, self._now())
 
-    def _submit(self, trace: Trace) -> None:
+    def _submit(self, trace: Trace | Callable[[], Trace]) -> None:
         try:
             self.recorder.submit(trace)
         except Exception:  # Recorder.submit does not raise; a user-supplied recorder might
-            log.exception("diffprompt: recorder rejected trace %s", trace.id)
+            log.exception("diffprompt: recorder rejected a trace")
 
     def _end(self, state: DiffpromptState) -> dict[str, Any] | None:
         try:
             rec = self.runs.close(state.get("diffprompt_trace_id") or "")
             if rec is None:
                 return None
-            self._submit(rec.finish(state.get("messages", []), ended_at=self._now()))
+            rec.t_end = time.perf_counter()
+            messages, ended_at = list(state.get("messages", [])), self._now()
+            # the OpenAI-format conversion runs on the recorder's thread, off this run's latency
+            self._submit(lambda: rec.finish(messages, ended_at=ended_at))
         except Exception:
             log.exception("diffprompt: after_agent bookkeeping failed; trace not recorded")
         return None
@@ -196,13 +200,21 @@ class PromptAdaptationMiddleware(AgentMiddleware[DiffpromptState, Any, Any]):
         return self._end(state)
 
     # -- model calls -------------------------------------------------------------------------
+    def _system_message(self, text: str) -> SystemMessage:
+        msg = self._sys_cache.get(text)
+        if msg is None:  # one immutable message per version text, reused by every call
+            if len(self._sys_cache) > 64:
+                self._sys_cache.clear()
+            msg = self._sys_cache[text] = SystemMessage(content=text)
+        return msg
+
     def _prepare(self, request: ModelRequest[Any]) -> tuple[ModelRequest[Any], RunRecord | None]:
         try:
             rec = self.runs.get(cast("str | None", request.state.get("diffprompt_trace_id")))
             if rec is None:
                 return request, None
             if rec.system_text is not None:
-                request = request.override(system_message=SystemMessage(content=rec.system_text))
+                request = request.override(system_message=self._system_message(rec.system_text))
             elif request.system_message is not None:  # fallback: record what was actually served
                 rec.system_text = request.system_message.text
             rec.on_model_input(request.messages)

@@ -231,8 +231,10 @@ class _FileSpool:
             paths = self._claimable()
             self._scan_leftovers = False
         for p in paths:
-            claimed = p if p.name.endswith(f".claimed-{self._pid}") else p.with_name(
-                p.name.split(".claimed-")[0] + f".claimed-{self._pid}"
+            claimed = (
+                p
+                if p.name.endswith(f".claimed-{self._pid}")
+                else p.with_name(p.name.split(".claimed-")[0] + f".claimed-{self._pid}")
             )
             if claimed != p:
                 try:
@@ -325,7 +327,7 @@ class Recorder:
         self._spool: _FileSpool | _MemorySpool = (
             _FileSpool(Path(spool_dir)) if spool_dir is not None else _MemorySpool(max_memory_spool)
         )
-        self._q: deque[Trace] = deque()
+        self._q: deque[Trace | Callable[[], Trace]] = deque()
         self._cond = threading.Condition()
         self._idle = False  # the writer waits for a first item
         self._thread: threading.Thread | None = None
@@ -348,8 +350,13 @@ class Recorder:
                 self._thread = threading.Thread(target=self._run, name="diffprompt-recorder", daemon=True)
                 self._thread.start()
 
-    def submit(self, trace: Trace) -> None:
-        """Enqueue a finished trace. Never raises, never waits on the database."""
+    def submit(self, trace: Trace | Callable[[], Trace]) -> None:
+        """Enqueue a finished trace. Never raises, never waits on the database.
+
+        ``trace`` may also be a zero-argument function returning the trace: it is then built on the
+        writer thread, off the caller's latency path (the middleware uses this for the message
+        conversion). A builder that raises is logged and counted as dropped.
+        """
         try:
             with self._cond:
                 self._c["submitted"] += 1
@@ -362,7 +369,8 @@ class Recorder:
             if self._thread is None and not self._closed:
                 self.start()
             if not accepted:  # overflow (or closed): the spool, not the floor
-                self._to_spool([trace], reason="queue full" if not self._closed else "recorder closed")
+                built = self._materialize([trace])
+                self._to_spool(built, reason="queue full" if not self._closed else "recorder closed")
         except Exception:  # the agent must never see a recorder error
             log.exception("recorder: submit failed for trace %s", getattr(trace, "id", "?"))
             self._count("dropped", 1)
@@ -429,7 +437,24 @@ class Recorder:
             if self._q and len(self._q) < self.batch_size and not self._stop and not self._flush_req:
                 self._cond.wait(self.flush_interval_s)  # let a batch accumulate
             n = min(self.batch_size, len(self._q))
-            return [self._q.popleft() for _ in range(n)]
+            items = [self._q.popleft() for _ in range(n)]
+        built = self._materialize(items)
+        if len(built) < n:
+            self._count("pending", len(built) - n)
+        return built
+
+    def _materialize(self, items: Sequence[Trace | Callable[[], Trace]]) -> list[Trace]:
+        out: list[Trace] = []
+        for it in items:
+            if isinstance(it, Trace):
+                out.append(it)
+                continue
+            try:
+                out.append(it())
+            except Exception:
+                log.exception("recorder: building a trace failed; dropped")
+                self._count("dropped", 1)
+        return out
 
     def _run(self) -> None:
         while True:
