@@ -51,9 +51,7 @@ class ScriptedModel(BaseChatModel):
     ) -> ChatResult:
         with self._lock:
             self._requests.append(list(messages))
-        return ChatResult(
-            generations=[ChatGeneration(message=self.policy(list(messages)).model_copy(deep=True))]
-        )
+        return ChatResult(generations=[ChatGeneration(message=self.policy(list(messages)).model_copy(deep=True))])
 
     @property
     def requests(self) -> list[list[BaseMessage]]:

@@ -248,3 +248,41 @@ def test_tau_run_with_llm_user_over_http(app, home: Path, monkeypatch: pytest.Mo
     assert out["model_calls"] >= 2 + 4  # agent turns + user turns, metered together
     assert all("Your situation and goal" in system for system, _ in seen)
     assert len({seed for _, seed in seen}) == 2  # one seed per episode, sent with every user request
+
+
+def test_policy_file_seeds_the_slot_and_conflicts_are_clear(app, home: Path) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("tau_envs.sim.chat_model", reason="SimulatedChatModel not available")
+    from diffprompt.errors import ConfigError
+
+    db = f"sqlite:///{home / 'pf.db'}"
+    pf = home.parent / "policy.md"
+    pf.write_text("# Airline policy\n\n- Be kind.\n")
+    args = [
+        "--db",
+        db,
+        "tau",
+        "run",
+        "--domain",
+        "airline",
+        *WORLD,
+        "--tasks",
+        "0",
+        "--model",
+        "sim",
+        "--slot",
+        "custom",
+        "--policy-file",
+        str(pf),
+        "--json",
+    ]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, (res.output, res.exception)
+    store = open_store(db)
+    try:
+        assert store.active_version("custom").text == pf.read_text()
+        assert store.window("custom")[0].trace.messages[0]["content"] == pf.read_text()
+    finally:
+        store.close()
+    pf.write_text("# Airline policy\n\n- Be brief.\n")
+    res = CliRunner().invoke(app, args)
+    assert isinstance(res.exception, ConfigError) and "custom" in str(res.exception)

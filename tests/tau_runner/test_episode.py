@@ -40,9 +40,7 @@ class FakeEnv:
 
     def reward(self, agent_texts: list[str]) -> RewardInfo:
         ok = [a.name for a in self.actions] == ["get_user", "cancel"]
-        return RewardInfo(
-            reward=1.0 if ok else 0.0, db_hash="h", gold_hash="h" if ok else "g", outputs_ok=True
-        )
+        return RewardInfo(reward=1.0 if ok else 0.0, db_hash="h", gold_hash="h" if ok else "g", outputs_ok=True)
 
 
 class FakeDomain:
@@ -51,9 +49,7 @@ class FakeDomain:
     tools_info = TOOLS_INFO
 
     def __init__(self) -> None:
-        self.tasks = [
-            Task(index=i, user_id=f"u{i}", instruction="cancel my trip", actions=()) for i in range(3)
-        ]
+        self.tasks = [Task(index=i, user_id=f"u{i}", instruction="cancel my trip", actions=()) for i in range(3)]
         self.envs: list[FakeEnv] = []
 
     def task(self, i: int) -> Task:
@@ -75,9 +71,7 @@ def _run(turns: list[Any], replies: tuple[str, ...] = (STOP_TOKEN,), **kw: Any) 
 
 
 def test_success_path_executes_tools_and_ends_on_stop() -> None:
-    res, (dom, model) = _run(
-        [ai("", call("get_user", x="1")), ai("", call("cancel", x="A")), ai("Done, cancelled.")]
-    )
+    res, (dom, model) = _run([ai("", call("get_user", x="1")), ai("", call("cancel", x="A")), ai("Done, cancelled.")])
     assert res.error is None
     assert res.reward == 1.0 and res.stop_reason == "stop" and res.steps == 3
     assert [a.name for a in dom.envs[0].actions] == ["get_user", "cancel"]
@@ -109,9 +103,7 @@ def test_only_first_tool_call_of_a_turn_is_executed() -> None:
 
 
 def test_transfer_ends_the_episode_and_is_scored() -> None:
-    res, (_dom, model) = _run(
-        [ai("", call("get_user", x="1")), ai("", call(TRANSFER_TOOL, x="s")), ai("never")]
-    )
+    res, (_dom, model) = _run([ai("", call("get_user", x="1")), ai("", call(TRANSFER_TOOL, x="s")), ai("never")])
     assert res.stop_reason == "transfer" and res.steps == 2 and len(model.requests) == 2
     assert res.reward_info is not None and res.reward == 0.0
     assert res.messages[-1]["role"] == "tool"

@@ -89,9 +89,7 @@ def test_chat_client_over_real_openai_sdk(echo_server) -> None:  # type: ignore[
 
 
 def test_chat_client_transport_failure_is_model_error() -> None:
-    client = ChatClient(
-        "m", base_url=f"http://127.0.0.1:{free_port()}/v1", api_key="k", max_retries=0, timeout_s=2
-    )
+    client = ChatClient("m", base_url=f"http://127.0.0.1:{free_port()}/v1", api_key="k", max_retries=0, timeout_s=2)
     with pytest.raises(ModelError, match="failed"):
         client.complete([{"role": "user", "content": "x"}])
 

@@ -92,14 +92,23 @@ def load_tau_domain(
     return load_domain(domain, path, split=split)
 
 
-def ensure_slot(store: Any, slot: str, seed_text: str) -> Any:
-    """The slot's active version, creating the slot with ``seed_text`` when it does not exist."""
+def ensure_slot(store: Any, slot: str, seed_text: str, *, require_text: bool = False) -> Any:
+    """The slot's active version, creating the slot with ``seed_text`` when it does not exist.
+
+    With ``require_text`` an existing slot must serve exactly ``seed_text`` (``ConfigError`` otherwise).
+    """
     from diffprompt.errors import NotFoundError
 
     try:
-        return store.active_version(slot)
+        active = store.active_version(slot)
     except NotFoundError:
         return store.create_slot(slot, seed_text, actor="cli:tau-run")
+    if require_text and active.text != seed_text:
+        raise ConfigError(
+            f"slot {slot!r} exists and serves another prompt ({active.id}); pass a new --slot, or drop "
+            "--policy-file to serve the slot's active version"
+        )
+    return active
 
 
 def run_cmd(
@@ -123,12 +132,13 @@ def run_cmd(
     user_base_url: str | None = typer.Option(
         None, "--user-base-url", help="Base URL of the user model (default: --base-url)."
     ),
+    policy_file: Path | None = typer.Option(
+        None, "--policy-file", help="System prompt to serve (default: the domain's policy, or the slot's)."
+    ),
     slot: str | None = typer.Option(
         None, "--slot", help="Prompt slot (default tau-<domain>); created from the policy."
     ),
-    record: bool = typer.Option(
-        True, "--record/--no-record", help="Record traces + reward feedback in the store."
-    ),
+    record: bool = typer.Option(True, "--record/--no-record", help="Record traces + reward feedback in the store."),
     seed: int = typer.Option(0, "--seed", help="Base seed of the episodes."),
     max_steps: int = typer.Option(30, "--max-steps", min=1, help="Agent steps per episode (official: 30)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object (last line)."),
@@ -156,6 +166,9 @@ def run_cmd(
         world_tasks=world_tasks,
     )
     indices = parse_task_range(tasks, len(dom.tasks))
+    if policy_file is not None and not policy_file.is_file():
+        raise ConfigError(f"--policy-file {policy_file} does not exist")
+    prompt = policy_file.read_text(encoding="utf-8") if policy_file is not None else dom.policy
     meter = CallMeter()
     users = user_factory(uspec, base_url=user_base_url or base, api_key=api_key, meter=meter)
     slot_name = slot or f"tau-{domain}"
@@ -166,7 +179,7 @@ def run_cmd(
         from diffprompt.store.recorder import Recorder
 
         store = common.open_store(ctx)
-        version_id = ensure_slot(store, slot_name, dom.policy).id
+        version_id = ensure_slot(store, slot_name, prompt, require_text=policy_file is not None).id
         recorder = Recorder(store, spool_dir=settings.resolved_spool_dir)
         mw = PromptAdaptationMiddleware(slot_name, store, recorder=recorder)
 
@@ -183,7 +196,7 @@ def run_cmd(
             concurrency=concurrency,
             model_factory=models,
             user_factory=users,
-            system_prompt=None if mw is not None else dom.policy,
+            system_prompt=None if mw is not None else prompt,
             middleware_factory=(lambda: [mw]) if mw is not None else None,
             seed=seed,
             max_steps=max_steps,
@@ -299,9 +312,7 @@ def _report(
         table.add_row("traces with reward", str(n_feedback))
     common.console.print(table)
     for r in errors[:5]:
-        common.err_console.print(
-            f"[yellow]task {r.task_index} trial {r.trial}:[/] {r.error}", highlight=False
-        )
+        common.err_console.print(f"[yellow]task {r.task_index} trial {r.trial}:[/] {r.error}", highlight=False)
 
 
 def _counts(items: Any) -> dict[str, int]:
