@@ -286,3 +286,49 @@ def test_policy_file_seeds_the_slot_and_conflicts_are_clear(app, home: Path) -> 
     pf.write_text("# Airline policy\n\n- Be brief.\n")
     res = CliRunner().invoke(app, args)
     assert isinstance(res.exception, ConfigError) and "custom" in str(res.exception)
+
+
+def test_sim_serve_command_serves_the_openai_api(home: Path) -> None:
+    import os
+    import signal
+    import time
+
+    import openai
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "DIFFPROMPT_HOME": str(home)}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from diffprompt.cli import main; main()",
+            "sim",
+            "serve",
+            "--domain",
+            "airline",
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="any", max_retries=0)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                assert [m.id for m in client.models.list().data] == ["sim"]
+                break
+            except openai.APIConnectionError:
+                assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.stderr else ""
+                time.sleep(0.3)
+        r = client.chat.completions.create(model="sim", messages=[{"role": "user", "content": "hello"}])
+        assert r.choices[0].message.content or r.choices[0].message.tool_calls
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+    assert "serving simulated model" in out and "stopped after 1 requests" in out
