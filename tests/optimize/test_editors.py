@@ -66,9 +66,7 @@ def test_hint_filler_skips_already_stated_hints():
 
 
 def test_rewrite_offline_replaces_garbled_and_inserts_missing():
-    text = PROMPT.replace(
-        "Basic economy flights cannot be modified.", "Flights economy basic modified cannot be."
-    )
+    text = PROMPT.replace("Basic economy flights cannot be modified.", "Flights economy basic modified cannot be.")
     v = version(text)
     ctx = EditContext(hints=(HINT, "Extra checked bags cost 50 dollars each."))
     ed = RewriteEditor(HintCritic(), HintWriter(dropout=0.0))
@@ -92,3 +90,13 @@ def test_rewrite_with_llm_uses_templates():
     assert c.text == "New prompt text."
     assert "bad" in critic.requests[0][0]["content"]
     assert "Best earlier version" in writer.requests[0][0]["content"]
+
+
+def test_rewrite_offline_replaces_scrambled_copy():
+    text = PROMPT.replace(
+        "Always confirm with the user before booking.", "Alayws cfinorm wtih the user bofree bonkoig."
+    )
+    v = version(text)
+    ctx = EditContext(hints=("Always confirm with the user before booking.",))
+    (c,) = RewriteEditor(HintCritic(), HintWriter(dropout=0.0)).propose(v, [], [twf(1, 0.0)], 1, 0, context=ctx)
+    assert "Alayws" not in c.text and "- Always confirm with the user before booking." in c.text

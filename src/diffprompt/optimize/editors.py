@@ -113,9 +113,7 @@ class LLMFiller:
         self.client = client
         self.temperature = temperature
 
-    def fill(
-        self, masked_prompt: str, slots: Sequence[MaskSlot], context: EditContext, *, seed: int
-    ) -> dict[int, str]:
+    def fill(self, masked_prompt: str, slots: Sequence[MaskSlot], context: EditContext, *, seed: int) -> dict[int, str]:
         import json
 
         rejected = [t for s in slots for t in context.rejected.get(s.span_id, ())]
@@ -149,9 +147,7 @@ class HintFiller:
     def __init__(self, *, explore: float = 0.3) -> None:
         self.explore = explore
 
-    def fill(
-        self, masked_prompt: str, slots: Sequence[MaskSlot], context: EditContext, *, seed: int
-    ) -> dict[int, str]:
+    def fill(self, masked_prompt: str, slots: Sequence[MaskSlot], context: EditContext, *, seed: int) -> dict[int, str]:
         rng = random.Random(seed)
         visible = [s.text for s in segment(masked_prompt) if "[MASK_" not in s.text]
         hints = [h for h in dict.fromkeys(context.hints) if h.strip()]
@@ -202,9 +198,7 @@ class ARInfillEditor:
         slots = []
         for k, s in enumerate(chosen):
             i = idx[s.id]
-            near = " ".join(
-                x.text for x in prompt.spans[max(0, i - 1) : i + 2] if x.id != s.id and x.id not in marks
-            )
+            near = " ".join(x.text for x in prompt.spans[max(0, i - 1) : i + 2] if x.id != s.id and x.id not in marks)
             slots.append(
                 MaskSlot(
                     n=k + 1,
@@ -218,9 +212,7 @@ class ARInfillEditor:
         out = []
         for j in range(n):
             fills = self.filler.fill(masked, slots, ctx, seed=seed + j)
-            repl = {
-                s.id: _bulletise(fills[k + 1], s.kind, s.text) for k, s in enumerate(chosen) if k + 1 in fills
-            }
+            repl = {s.id: _bulletise(fills[k + 1], s.kind, s.text) for k, s in enumerate(chosen) if k + 1 in fills}
             text = replace_spans(prompt.text, prompt.spans, repl) if repl else prompt.text
             out.append(
                 Candidate(
@@ -244,9 +236,7 @@ def _ctx_dict(ctx: EditContext) -> dict[str, Any]:
 class Critic(Protocol):
     """Turns failing traces into textual feedback on the prompt (TextGrad's "gradient")."""
 
-    def critique(
-        self, prompt: PromptVersion, failures: Sequence[TraceWithFeedback], context: EditContext
-    ) -> str: ...
+    def critique(self, prompt: PromptVersion, failures: Sequence[TraceWithFeedback], context: EditContext) -> str: ...
 
 
 class Writer(Protocol):
@@ -262,9 +252,7 @@ class LLMCritic:
         self.client = client
         self.max_failures = max_failures
 
-    def critique(
-        self, prompt: PromptVersion, failures: Sequence[TraceWithFeedback], context: EditContext
-    ) -> str:
+    def critique(self, prompt: PromptVersion, failures: Sequence[TraceWithFeedback], context: EditContext) -> str:
         shown = []
         for t in failures[: self.max_failures]:
             fb = "; ".join(f"{f.kind}={f.value} {f.text}".strip() for f in t.feedback)
@@ -292,18 +280,14 @@ class LLMWriter:
             protected=list(context.protected_texts),
             max_chars=context.max_chars,
         )
-        reply = str(
-            self.client.complete([{"role": "user", "content": text}], temperature=self.temperature).text
-        )
+        reply = str(self.client.complete([{"role": "user", "content": text}], temperature=self.temperature).text)
         return reply.strip().removeprefix("```").removesuffix("```").strip() or prompt.text
 
 
 class HintCritic:
     """Offline critique: the attribution hints (and feedback) as bullets."""
 
-    def critique(
-        self, prompt: PromptVersion, failures: Sequence[TraceWithFeedback], context: EditContext
-    ) -> str:
+    def critique(self, prompt: PromptVersion, failures: Sequence[TraceWithFeedback], context: EditContext) -> str:
         lines = [f"- The prompt should state: {h}" for h in dict.fromkeys(context.hints)]
         lines += [f"- Feedback: {f}" for f in _feedback_lines(failures, context, limit=6)]
         return "\n".join(lines)
@@ -312,8 +296,8 @@ class HintCritic:
 class HintWriter:
     """Offline rewrite: for each hint in the critique, replace its closest span, or insert it after.
 
-    A hint close to an existing span (TF-IDF cosine >= ``replace_at``) replaces that span (it was
-    garbled); otherwise it is inserted after the closest span (it was missing). Hints already stated
+    A hint close to an existing span (TF-IDF cosine >= ``replace_at``, or a letter-scrambled copy of
+    it) replaces that span; otherwise it is inserted after the closest span (it was missing). Hints already stated
     (cosine >= 0.8) are skipped. With ``dropout`` (seeded) a variant skips some hints.
     """
 
@@ -333,6 +317,13 @@ class HintWriter:
             target, sim = closest_span(hint, spans)
             if target is None or sim >= 0.8:
                 continue
+            scrambled, sim_a = closest_span(hint, spans, anagram=True)
+            if (
+                scrambled is not None
+                and sim_a >= 0.6
+                and sim_a - tfidf_similarity([hint], [scrambled.text])[0][0] >= 0.3
+            ):
+                target, sim = scrambled, 1.0  # a garbled statement of this hint: replace it
             new = _bulletise(hint, target.kind, target.text)
             if sim >= self.replace_at and " ".join(target.text.split()) not in protected:
                 text = text[: target.start] + new + text[target.end :]
@@ -346,6 +337,7 @@ class RewriteEditor:
     """TextGrad-style baseline: textual feedback, then a whole-prompt rewrite (n seeded variants)."""
 
     takes_context = True
+    whole_prompt = True  # the round hands it the prompt itself, without masks or insertion slots
 
     def __init__(self, critic: Critic, writer: Writer, *, name: str = "rewrite") -> None:
         self.critic = critic
