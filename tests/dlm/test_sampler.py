@@ -141,8 +141,7 @@ def test_different_seeds_differ_at_temperature():
     ids = torch.full((1, 48), MASK)
     mask = torch.ones(1, 48, dtype=torch.bool)
     outs = {
-        tuple(infill(MockLM(), ids, mask, steps=8, temperature=1.0, generator=gen(s)).ids[0].tolist())
-        for s in range(4)
+        tuple(infill(MockLM(), ids, mask, steps=8, temperature=1.0, generator=gen(s)).ids[0].tolist()) for s in range(4)
     }
     assert len(outs) > 1
 
@@ -182,12 +181,12 @@ def test_threshold_uses_fewer_forwards_and_keeps_budget():
 
 
 def test_top_p_restricts_samples_to_the_nucleus():
-    ids = torch.full((1, 30), MASK)
-    mask = torch.ones(1, 30, dtype=torch.bool)
+    ids = torch.full((1, 12), MASK)
+    mask = torch.ones(1, 12, dtype=torch.bool)
     lm = MockLM(sharpness=3.0)
-    greedy = infill(lm, ids, mask, steps=30).ids  # steps = masks: one token per step
-    for s in range(5):
-        res = infill(lm, ids, mask, steps=30, temperature=1.0, top_p=1e-6, generator=gen(s))
+    greedy = infill(lm, ids, mask, steps=12).ids  # steps = masks: one token per step
+    for s in range(3):
+        res = infill(lm, ids, mask, steps=12, temperature=1.0, top_p=1e-6, generator=gen(s))
         assert torch.equal(res.ids, greedy)  # a tiny nucleus is just the argmax
 
 
@@ -247,3 +246,47 @@ def test_algs_constant_matches_literal():
 def test_num_transfer_tokens():
     got = num_transfer_tokens(torch.tensor([10, 2, 0, 4]), 4)
     assert got.tolist() == [[3, 3, 2, 2], [1, 1, 0, 0], [0, 0, 0, 0], [1, 1, 1, 1]]
+
+
+def _reference_nucleus(probs: torch.Tensor, top_p: float) -> torch.Tensor:
+    """(N, V) bool: the smallest top set whose mass reaches top_p, by a plain full sort."""
+    out = torch.zeros_like(probs, dtype=torch.bool)
+    for r in range(probs.shape[0]):
+        order = torch.argsort(probs[r], descending=True, stable=True)
+        total = 0.0
+        for t in order.tolist():
+            out[r, t] = True
+            total += float(probs[r, t])
+            if total >= top_p:
+                break
+    return out
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    top_p=st.floats(0.05, 0.99),
+    scale=st.sampled_from([0.1, 1.0, 8.0]),
+    vocab=st.sampled_from([5, 300, 700]),
+)
+def test_top_p_samples_stay_in_the_nucleus(seed, top_p, scale, vocab):
+    """Both paths (top-k prefix for peaked rows, full sort for flat ones) sample inside the nucleus."""
+    from diffprompt.dlm.sampler import _sample
+
+    g = torch.Generator().manual_seed(seed)
+    probs = torch.softmax(torch.randn(6, vocab, generator=g) * scale, dim=-1)
+    nucleus = _reference_nucleus(probs, top_p)
+    for _ in range(5):
+        tok = _sample(probs, top_p, g)
+        assert bool(nucleus[torch.arange(6), tok].all())
+
+
+def test_sampling_matches_the_distribution():
+    from diffprompt.dlm.sampler import _sample
+
+    probs = torch.tensor([[0.5, 0.3, 0.15, 0.05]]).expand(20_000, 4)
+    g = gen(7)
+    freq = torch.bincount(_sample(probs, 1.0, g), minlength=4).float() / 20_000
+    assert torch.allclose(freq, probs[0], atol=0.015)
+    freq = torch.bincount(_sample(probs, 0.7, g), minlength=4).float() / 20_000  # nucleus {0, 1}
+    assert torch.allclose(freq, torch.tensor([0.625, 0.375, 0.0, 0.0]), atol=0.015)

@@ -157,7 +157,7 @@ class HFDiffusionLM:
 
     def __init__(self, *, model: torch.nn.Module, spec: FamilySpec, tokenizer: DLTokenizer, name: str,
                  mask_id: int, pad_id: int, eos_id: int, native: bool = True) -> None:
-        self.model = model
+        self.model: Any = model
         self.native = native
         self.spec = spec
         self.tokenizer = tokenizer
@@ -168,6 +168,8 @@ class HFDiffusionLM:
         self.max_length = spec.max_length
         self.family: Family = spec.family
         self.device = next(model.parameters()).device
+        # Dream is a Qwen2ForCausalLM: a plain linear head, so the shift can move to the hidden states
+        self._shift_hidden = native and spec.family == "dream"
 
     @torch.no_grad()
     def logits(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -180,21 +182,20 @@ class HFDiffusionLM:
                 position_ids = (attention_mask.cumsum(-1) - 1).masked_fill(attention_mask == 0, 1)
             else:
                 attention_mask = None  # no padding: let the kernels skip the mask
+        pad = attention_mask if position_ids is not None else None
+        if self._shift_hidden:
+            # shift the (B, L, H) hidden states before the LM head: same logits as shifting (B, L, V),
+            # without copying the vocabulary-sized tensor
+            hidden = self.model.model(input_ids=input_ids, attention_mask=attention_mask,
+                                      position_ids=position_ids, use_cache=False).last_hidden_state
+            return self.model.lm_head(_shift_right(hidden, pad))
         if self.native:
             out = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
                              use_cache=False)
         else:  # remote code: its own forward signature; pass only what every DLM accepts
             out = self.model(input_ids, attention_mask=attention_mask)
         logits = out.logits  # (B, L, V)
-        if self.spec.shift_logits:
-            shifted = torch.cat([logits[:, :1], logits[:, :-1]], dim=1)
-            if position_ids is not None and attention_mask is not None:
-                # the first real token has no predecessor: keep its own logits, as position 0 does
-                rows = torch.arange(logits.shape[0], device=logits.device)
-                first = attention_mask.argmax(dim=1)
-                shifted[rows, first] = logits[rows, first]
-            logits = shifted
-        return logits
+        return _shift_right(logits, pad) if self.spec.shift_logits else logits
 
     def __call__(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         """Alias of :meth:`logits`, so the model is itself a sampler ``logits_fn``."""
@@ -202,6 +203,16 @@ class HFDiffusionLM:
 
     def __repr__(self) -> str:
         return f"HFDiffusionLM({self.name!r}, family={self.family}, device={self.device})"
+
+
+def _shift_right(t: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+    """``(B, L, ...)``: position i takes i-1's values; each row's first real position keeps its own."""
+    shifted = torch.cat([t[:, :1], t[:, :-1]], dim=1)
+    if attention_mask is not None:  # left padding: the first real token has no predecessor either
+        rows = torch.arange(t.shape[0], device=t.device)
+        first = attention_mask.argmax(dim=1)
+        shifted[rows, first] = t[rows, first]
+    return shifted
 
 
 def _resolve_dir(spec: str | Path) -> Path:
@@ -240,14 +251,19 @@ def _tokenizer_id(tok: Any, attr: str) -> int | None:
     return value if isinstance(value, int) else None
 
 
-def _pick_ids(spec: FamilySpec, tok: Any, where: Path) -> tuple[int, int, int]:
+def _pick_ids(spec: FamilySpec, tok: Any, where: str) -> tuple[int, int, int]:
+    """(mask, pad, eos): config.json, then the tokenizer, then the family table; pad falls back to eos."""
     table = SPECIAL_IDS[spec.family]
-    mask = spec.mask_id if spec.mask_id is not None else _tokenizer_id(tok, "mask_token_id")
-    mask = mask if mask is not None else table.mask
-    eos = spec.eos_id if spec.eos_id is not None else _tokenizer_id(tok, "eos_token_id")
-    eos = eos if eos is not None else table.eos
-    pad = spec.pad_id if spec.pad_id is not None else _tokenizer_id(tok, "pad_token_id")
-    pad = pad if pad is not None else (table.pad if table.pad is not None else eos)
+
+    def pick(own: int | None, attr: str, default: int | None) -> int | None:
+        if own is not None:
+            return own
+        from_tok = _tokenizer_id(tok, attr)
+        return from_tok if from_tok is not None else default
+
+    mask = pick(spec.mask_id, "mask_token_id", table.mask)
+    eos = pick(spec.eos_id, "eos_token_id", table.eos)
+    pad = pick(spec.pad_id, "pad_token_id", eos if eos is not None else table.pad)
     if mask is None or eos is None or pad is None:
         raise ModelError(f"{where}: cannot determine mask/eos/pad token ids; add mask_token_id and "
                          "eos_token_id to config.json")
@@ -287,7 +303,7 @@ def load_dlm(spec: str | Path, *, device: str | torch.device = "cpu", dtype: tor
     if dtype is None:
         dtype = torch.bfloat16 if dev.type == "cuda" else torch.float32
     tok = _load_tokenizer(path, trust_remote_code)
-    mask_id, pad_id, eos_id = _pick_ids(fam, tok, path)
+    mask_id, pad_id, eos_id = _pick_ids(fam, tok, str(path))
     try:
         if trust_remote_code:
             from transformers import AutoModel
@@ -327,3 +343,26 @@ def _make_bidirectional(model: torch.nn.Module) -> None:
     for module in model.modules():
         if hasattr(module, "is_causal"):
             setattr(module, "is_causal", False)  # noqa: B010
+
+
+def random_dlm(raw_config: dict[str, Any], *, device: str | torch.device = "cpu",
+               dtype: torch.dtype = torch.float32, seed: int = 0, name: str = "random") -> HFDiffusionLM:
+    """A randomly initialised model of a family's shape, driven exactly as :func:`load_dlm` drives it.
+
+    ``raw_config`` is a ``config.json`` dict (Dream, LLaDA or marked A2D). For benchmarks and tests;
+    no tokenizer (using it raises ``ModelError``). Weights are created directly on ``device`` in ``dtype``.
+    """
+    fam = detect_family(raw_config)
+    torch.manual_seed(seed)
+    with torch.device(device):
+        model = fam.model_class._from_config(fam.config, dtype=dtype, attn_implementation="sdpa")
+    model.eval()
+    _make_bidirectional(model)
+    if fam.fp32_rope:
+        from diffprompt.dlm.hf_llada import use_fp32_rope
+
+        use_fp32_rope(model)
+    mask_id, pad_id, eos_id = _pick_ids(fam, None, name)
+    return HFDiffusionLM(model=model, spec=fam, tokenizer=_MissingTokenizer(name), name=name,
+                         mask_id=mask_id, pad_id=pad_id, eos_id=eos_id)
+

@@ -28,6 +28,8 @@ from diffprompt.errors import ConfigError
 Alg = Literal["maxprob", "margin", "entropy", "random"]
 ALGS: tuple[str, ...] = get_args(Alg)
 
+_NUCLEUS_PREFIX = 256  # candidates examined before falling back to a full vocabulary sort
+
 LogitsFn = Callable[[torch.Tensor, "torch.Tensor | None"], torch.Tensor]
 """``logits_fn(ids (B, L) long, attention_mask (B, L) | None) -> (B, L, V)`` aligned logits.
 
@@ -142,7 +144,9 @@ def infill(
         forwards += 1
         rem = remaining if all_rows else remaining[rows]  # (b, L)
         quota = torch.div(left[rows] + (steps - step) - 1, steps - step, rounding_mode="floor")  # ceil
-        tokens, conf = _predict(logits[rem], forbidden, alg=alg, temperature=temperature, top_p=top_p,
+        # only the still-masked rows of the logits matter: (N, V), moved to ids' device if elsewhere
+        picked = logits[rem.to(logits.device)].to(ids.device)
+        tokens, conf = _predict(picked, forbidden, alg=alg, temperature=temperature, top_p=top_p,
                                 generator=generator)  # (N,), (N,)
         commit = _choose(rem, conf, quota, alg_temp=alg_temp, threshold=threshold, generator=generator)
         new_x = xr.clone()
@@ -171,10 +175,7 @@ def _predict(
         z = z / temperature
     probs = torch.softmax(z, dim=-1)  # (N, V); confidences come from the untruncated distribution
     if temperature > 0:
-        pick = probs if top_p >= 1.0 else torch.softmax(_top_p_filter(z, top_p), dim=-1)
-        # exponential race == Gumbel-max == a categorical sample, with our generator
-        race = torch.empty_like(pick).exponential_(generator=generator)
-        tokens = torch.argmax(pick / race, dim=-1)
+        tokens = _sample(probs, top_p, generator)
     else:
         tokens = torch.argmax(probs, dim=-1)
     if alg == "maxprob":
@@ -189,13 +190,25 @@ def _predict(
     return tokens, conf
 
 
-def _top_p_filter(z: torch.Tensor, top_p: float) -> torch.Tensor:
-    """Keep the smallest set of tokens whose probability reaches ``top_p`` (always the top one)."""
-    sorted_z, order = torch.sort(z, dim=-1, descending=True)
-    p = torch.softmax(sorted_z, dim=-1)
-    drop_sorted = (p.cumsum(dim=-1) - p) >= top_p  # the mass before this token already reaches top_p
-    drop = torch.zeros_like(drop_sorted).scatter(1, order, drop_sorted)
-    return z.masked_fill(drop, -math.inf)
+def _sample(probs: torch.Tensor, top_p: float, generator: torch.Generator | None) -> torch.Tensor:
+    """One token per row of ``(N, V)`` probabilities, from the top-p nucleus when ``top_p < 1``.
+
+    Sampling is an exponential race (``argmax p / Exp(1)``, i.e. Gumbel-max), which needs no
+    renormalisation. The nucleus is searched in a top-k prefix first and falls back to a full sort
+    only when some row's prefix holds less than ``top_p`` of the mass (a flat distribution).
+    """
+    if top_p >= 1.0:
+        race = torch.empty_like(probs).exponential_(generator=generator)
+        return torch.argmax(probs / race, dim=-1)
+    k = min(probs.shape[1], _NUCLEUS_PREFIX)
+    vals, idx = probs.topk(k, dim=-1)  # (N, k), descending
+    if k < probs.shape[1] and not bool((vals.sum(dim=-1) >= top_p).all()):
+        vals, idx = torch.sort(probs, dim=-1, descending=True)
+    keep = (vals.cumsum(dim=-1) - vals) < top_p  # the mass before this token is still short of top_p
+    weights = vals * keep
+    race = torch.empty_like(weights).exponential_(generator=generator)
+    j = torch.argmax(weights / race, dim=-1, keepdim=True)
+    return idx.gather(1, j).squeeze(1)
 
 
 def _choose(
