@@ -36,7 +36,11 @@ RESULTS = Path(__file__).with_name("RESULTS.md")
 HEADING = "## optimize"
 
 
-def make_env(dom, base_url: str) -> TauReplay:
+def make_env(dom, base_url: str | None) -> TauReplay:
+    """Over the local HTTP server when ``base_url`` is given, else the in-process simulated model."""
+    if base_url is None:
+        return TauReplay(dom, model_factory=lambda s: make_chat_model("sim", domain=dom.name, seed=s),
+                         user_factory=lambda t, s: ScriptedUser())
     return TauReplay(
         dom,
         model_factory=lambda s: make_chat_model("openai:sim", base_url=base_url, api_key="x", seed=s),
@@ -75,17 +79,18 @@ def main() -> None:
     dom, degraded = degraded_world(tmp / "world", n_users=200, n_tasks=n_tasks)
     train, _ = degraded_world(tmp / "world", n_users=200, n_tasks=n_tasks, split="train")
     srv = start_server("airline")
-    env = make_env(dom, srv.base_url)
-    train_env = make_env(train, srv.base_url)
+    http_env = make_env(dom, srv.base_url)
+    env = make_env(dom, None)
+    train_env = make_env(train, None)
     lines: list[str] = []
 
     # ---- replay throughput ------------------------------------------------------------------
     n_thr = 16 if args.quick else 32
-    cases = env.all_cases()[:n_thr]
+    cases = http_env.all_cases()[:n_thr]
     thr = []
     for conc in (1, 8, 32):
         t0 = time.perf_counter()
-        r = run_paired(env, cases, {"seed": degraded}, concurrency=conc, seed=1)
+        r = run_paired(http_env, cases, {"seed": degraded}, concurrency=conc, seed=1)
         dt = time.perf_counter() - t0
         thr.append((conc, len(cases), dt, len(cases) / dt, r.model_calls() / dt, r.errors("seed")))
         print(f"throughput c={conc}: {len(cases) / dt:.2f} episodes/s", flush=True)
@@ -130,7 +135,7 @@ def main() -> None:
     lines += [
         f"Offline, generated τ airline world (seed 0, 200 users, {n_tasks} test tasks); seed prompt = the world's "
         f"policy with {', '.join(DEFAULT_DELETE)} deleted and {', '.join(DEFAULT_GARBLE)} garbled; simulated target "
-        "model over the local OpenAI-compatible HTTP server (ChatOpenAI client), scripted users; blame from the "
+        "model in-process (`--model sim`, the offline default), scripted users; blame from the "
         "simulated model's `explain_failure` (offline judge). AR and rewrite run their offline hint-based "
         "strategies (no LLM). One round per editor at `OptimizeConfig()` defaults "
         "(4 candidates x 2 iterations, 8 screening cases, rest held out, 1 trial, replay concurrency 4).",
@@ -142,7 +147,9 @@ def main() -> None:
         "|---|---|---|---|---|---|---|---|---|",
         *rows,
         "",
-        f"Replay throughput ({len(cases)} episodes of the seed prompt per row, one process, server thread in-process):",
+        f"Replay throughput against the local OpenAI-compatible HTTP simulated model (ChatOpenAI client, "
+        f"`run_paired` over {len(cases)} episodes of the seed prompt per row; client and server thread share "
+        "one process):",
         "",
         "| concurrency | episodes | seconds | episodes/s | model calls/s | vs c=1 | errors |",
         "|---|---|---|---|---|---|---|",

@@ -1,5 +1,6 @@
-"""End to end, offline: generated τ airline world, degraded seed policy, simulated target model over
-the local OpenAI-compatible HTTP server, scripted users; one round per editor."""
+"""End to end, offline: generated τ airline world, degraded seed policy, simulated target model
+(traffic over the local OpenAI-compatible HTTP server, rounds in-process), scripted users; one round
+per editor."""
 
 from __future__ import annotations
 
@@ -23,15 +24,20 @@ def world(tmp_path_factory):
     from tau_envs.users.scripted import ScriptedUser
 
     dom, degraded = degraded_world(tmp_path_factory.mktemp("world"), n_users=120, n_tasks=48)
-    srv = start_server("airline")
-    env = TauReplay(
+    srv = start_server("airline")  # the HTTP path for the seed traffic, in-process for the rounds
+    http_env = TauReplay(
         dom,
         model_factory=lambda s: make_chat_model("openai:sim", base_url=srv.base_url, api_key="x", seed=s),
         user_factory=lambda t, s: ScriptedUser(),
     )
+    env = TauReplay(
+        dom,
+        model_factory=lambda s: make_chat_model("sim", domain="airline", seed=s),
+        user_factory=lambda t, s: ScriptedUser(),
+    )
     seed_store = MemoryStore()
     v = seed_store.create_slot("airline", degraded)
-    seed_pass = record_traffic(seed_store, v, env, env.all_cases(), concurrency=8)
+    seed_pass = record_traffic(seed_store, v, http_env, http_env.all_cases(), concurrency=8)
     yield dom, degraded, env, seed_store, seed_pass
     srv.close()
 
