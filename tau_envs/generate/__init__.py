@@ -37,13 +37,8 @@ def _airline(rng: random.Random, n_users: int, n_tasks: int) -> tuple[dict[str, 
 
 
 def _retail(rng: random.Random, n_users: int, n_tasks: int) -> tuple[dict[str, Any], dict[str, list[Any]]]:
-    try:
-        from tau_envs.generate.retail_db import build_retail_db
-        from tau_envs.generate.retail_tasks import KINDS
-    except ImportError as exc:
-        raise ConfigError(
-            "the retail world generator is not available yet; generate an airline world"
-        ) from exc
+    from tau_envs.generate.retail_db import build_retail_db
+    from tau_envs.generate.retail_tasks import KINDS
 
     db = build_retail_db(rng, n_users)
     tasks = _make_tasks(rng, list(db.users), n_tasks, KINDS, db)
