@@ -98,13 +98,21 @@ class Domain:
         return cached
 
     def make_env(self, task: Task, *, db: JsonDict | None = None) -> ToolEnv:
-        """A new episode of ``task`` on ``db`` (default: a fresh copy of the initial DB)."""
-        return ToolEnv(
-            tools=self.tools,
-            task=task,
-            db=self.fresh_db() if db is None else db,
-            gold_hash=lambda: self.gold_hash(task),
-        )
+        """A new episode of ``task`` on ``db`` (default: a fresh copy of the initial DB).
+
+        With a custom ``db`` the reward's gold actions are replayed on a copy of that DB as it was
+        when the episode started (the default DB's gold hashes are cached per task).
+        """
+        if db is None:
+            return ToolEnv(tools=self.tools, task=task, db=self.fresh_db(), gold_hash=lambda: self.gold_hash(task))
+        start = marshal.dumps(db)
+        gold = [a for a in task.actions if a.name != TRANSFER_TOOL]
+
+        def custom_gold_hash() -> str:
+            data, _ = self.replay(gold, marshal.loads(start))
+            return db_hash(data)
+
+        return ToolEnv(tools=self.tools, task=task, db=db, gold_hash=custom_gold_hash)
 
 
 def _read_json(path: Path) -> Any:

@@ -50,6 +50,7 @@ class ToolEnv:
         self.observations: list[str] = []
         self.done = False
         self._gold_hash = gold_hash
+        self._gold: str | None = None
 
     def step(self, action: Action) -> StepResult:
         """Execute one tool call; ``done`` is true after a transfer to a human agent."""
@@ -63,7 +64,9 @@ class ToolEnv:
     def reward(self, agent_texts: Sequence[str]) -> RewardInfo:
         """The official reward for the current DB and the agent's replies (its text messages)."""
         current = db_hash(self.db)
-        gold = self._gold_hash()
+        if self._gold is None:
+            self._gold = self._gold_hash()
+        gold = self._gold
         found = outputs_found(self.task.outputs, agent_texts)
         ok = all(found.values())
         return RewardInfo(

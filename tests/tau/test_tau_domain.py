@@ -120,3 +120,13 @@ def test_invalid_json_is_named(tmp_path: Path) -> None:
 def test_task_index_out_of_range(tiny_airline) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(EnvError, match="no task 7"):
         tiny_airline.task(7)
+
+
+def test_custom_db_gold_replays_on_its_initial_state(tiny_airline) -> None:  # type: ignore[no-untyped-def]
+    db = tiny_airline.fresh_db()
+    db["users"]["bo_kim_2"]["membership"] = "silver"
+    task = tiny_airline.tasks[0]
+    env = tiny_airline.make_env(task, db=db)
+    env.step(Action(name="cancel_reservation", kwargs={"reservation_id": "RES001"}))
+    info = env.reward([])
+    assert info.reward == 1.0 and info.gold_hash != tiny_airline.gold_hash(task)
