@@ -201,8 +201,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     console = Console()
     table = Table(title=f"diffprompt: {len(results)} support conversations recorded ({url})")
-    for col in ("trace", "thread #", "version", "msgs", "tool calls", "tokens in/out", "ms", "reward"):
-        right = col in ("msgs", "tool calls", "ms", "reward")
+    for col in ("trace", "#", "version", "msgs", "tools", "tokens", "ms", "reward"):
+        right = col in ("msgs", "tools", "ms", "reward")
         table.add_column(col, justify="right" if right else "left", no_wrap=True)
     for trace_id, reward in results:
         tr = store.get_trace(trace_id)
@@ -213,7 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             str(len(tr.messages)),
             str(tr.tool_calls),
             f"{tr.usage.input_tokens}/{tr.usage.output_tokens}",
-            f"{tr.latency_ms:.1f}",
+            f"{tr.latency_ms:.0f}",
             f"{reward:.0f}",
         )
     console.print(table)
