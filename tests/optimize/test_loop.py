@@ -220,3 +220,18 @@ def test_config_hash_and_validation():
         OptimizeConfig(n_candidates=0)
     with pytest.raises(ConfigError):
         OptimizeConfig.from_dict({"nope": 1})
+
+
+def test_split_cases_puts_failures_in_both_sets():
+    import random as _random
+
+    from diffprompt.optimize.prepare import split_cases
+
+    env = _world(n_ok=30, n_bad=10)
+    store, _ = _store(env)
+    window = store.window("s")
+    screen, held = split_cases(env.cases(window), window, CFG, _random.Random(0))
+    assert not {c.id for c in screen} & {c.id for c in held}
+    fails_screen = [c for c in screen if c.id.startswith("bag")]
+    fails_held = [c for c in held if c.id.startswith("bag")]
+    assert len(fails_screen) == 3 and len(fails_held) == 7 and len(screen) == 6

@@ -34,6 +34,7 @@ from diffprompt.optimize.prepare import (
     feedback_history,
     insert_placeholders,
     span_changes,
+    split_cases,
     validate_candidate,
 )
 from diffprompt.optimize.replay import Case, ReplayEnvironment, run_paired
@@ -211,10 +212,7 @@ class _Round:
         self._time("attribute", t0)
         self.record["attribution"] = [s.as_dict() for s in ranking[:20]]
         self.emit(RoundEvent(kind="attribution", data={"ranking": self.record["attribution"][:10]}))
-        cases = self.env.cases(window)
-        self.rng.shuffle(cases)
-        n_screen = min(cfg.screen_cases, max(1, len(cases) // 4))
-        screen, holdout = cases[:n_screen], cases[n_screen : n_screen + cfg.holdout_cases]
+        screen, holdout = split_cases(self.env.cases(window), window, cfg, self.rng)
         self.record["cases"] = {"screen": [c.id for c in screen], "holdout": [c.id for c in holdout]}
         if len(holdout) * cfg.trials < cfg.gate.min_cases:
             return self._insufficient(

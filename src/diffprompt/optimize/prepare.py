@@ -19,6 +19,7 @@ from typing import Any
 
 from diffprompt.optimize.attribution import SpanScore
 from diffprompt.optimize.config import OptimizeConfig
+from diffprompt.optimize.replay import Case
 from diffprompt.spans import changed_span_ids, diff_spans, render_diff, replace_spans, segment
 from diffprompt.types import Candidate, Feedback, PromptVersion, Span, TraceWithFeedback
 
@@ -69,6 +70,33 @@ def span_changes(old: Sequence[Span], new: Sequence[Span]) -> list[dict[str, Any
 
 def _norm(text: str) -> str:
     return " ".join(re.sub(r"^\s*(?:[-*+]|\d{1,3}[.)])\s+", "", text).split()).lower()
+
+
+def split_cases(
+    cases: Sequence[Case], window: Sequence[TraceWithFeedback], config: OptimizeConfig, rng: random.Random
+) -> tuple[list[Case], list[Case]]:
+    """(screening minibatch, held-out set), disjoint and seeded.
+
+    The minibatch is half recorded failures, half successes (a random minibatch of a mostly passing
+    window often holds no failure at all, so it could not tell candidates apart); every other case,
+    failures included, is held out for the gate, up to ``holdout_cases``.
+    """
+    reward = {t.trace.id: t.reward for t in window}
+    fails = [
+        c
+        for c in cases
+        if c.trace_id is not None and (reward.get(c.trace_id) or 0.0) < 1.0 and reward.get(c.trace_id) is not None
+    ]
+    fail_ids = {c.id for c in fails}
+    wins = [c for c in cases if c.id not in fail_ids]
+    rng.shuffle(fails)
+    rng.shuffle(wins)
+    n = min(config.screen_cases, max(1, len(cases) // 4))
+    n_fail = min(len(fails) // 2, (n + 1) // 2)  # keep at least half of the failures for the gate
+    screen = fails[:n_fail] + wins[: n - n_fail]
+    held = fails[n_fail:] + wins[n - n_fail :]
+    rng.shuffle(held)
+    return screen, held[: config.holdout_cases]
 
 
 def choose_spans(

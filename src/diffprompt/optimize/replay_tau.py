@@ -151,15 +151,19 @@ class TauReplay:
 
 
 def tau_explainer(
-    tools_info: Sequence[Any], rules: Sequence[Any], *, seed: int = 0, stated_at: float = 0.5
+    tools_info: Sequence[Any], rules: Sequence[Any], *, seed: int = 0, same_rule_at: float = 0.6
 ) -> Callable[[TraceWithFeedback, PromptVersion], list[Explanation]]:
     """An offline explainer from the simulated model's ``explain_failure`` (rule ids + reasons).
 
     The recorded conversation is re-derived under the prompt it was served with (the incumbent's
-    text is prepended when the trace has no system message). A rule partially stated by some span
-    (concept coverage >= ``stated_at``) is ``wrong`` there; otherwise it is ``missing``. The hint is
-    the rule's catalogue sentence: this offline judge knows the simulated model's rule book.
+    text is prepended when the trace has no system message). A rule whose best-covering span is
+    really about it (concept coverage >= 0.5 *and* TF-IDF cosine with the rule >= ``same_rule_at``)
+    is ``wrong`` there (badly stated); otherwise it is ``missing`` — the blamer then finds a garbled
+    copy by letter bags, or the closest neighbour to insert next to. A span that merely shares a few
+    concepts (another rule about the same topic) is never overwritten. The hint is the rule's
+    catalogue sentence: this offline judge knows the simulated model's rule book.
     """
+    from diffprompt.optimize.attribution import tfidf_similarity
     from tau_envs.sim import best_span, explain_failure
 
     by_id = {r.id: r for r in rules}
@@ -174,7 +178,9 @@ def tau_explainer(
             if rule is None:
                 continue
             score, span_text = best_span(rule, prompt.text)
-            wrong = score >= stated_at
+            wrong = (
+                score >= 0.5 and bool(span_text) and (tfidf_similarity([rule.text], [span_text])[0][0] >= same_rule_at)
+            )
             out.append(
                 Explanation(
                     text=rule.text,
