@@ -130,3 +130,17 @@ def test_custom_db_gold_replays_on_its_initial_state(tiny_airline) -> None:  # t
     env.step(Action(name="cancel_reservation", kwargs={"reservation_id": "RES001"}))
     info = env.reward([])
     assert info.reward == 1.0 and info.gold_hash != tiny_airline.gold_hash(task)
+
+
+@pytest.mark.parametrize("name", ["airline", "retail"])
+def test_generated_world_loads_and_gold_replays_cleanly(tmp_path: Path, name: str) -> None:
+    from tau_envs.generate import generate_world
+    from tau_envs.gold import check_gold
+
+    out = generate_world(name, seed=3, n_users=12, n_tasks=4, out_dir=tmp_path / name)  # type: ignore[arg-type]
+    assert not (out / "few_shot.jsonl").exists()
+    domain = load_domain(name, out, split="train")
+    assert domain.rules and domain.tasks and all(t.intent is not None for t in domain.tasks)
+    report = check_gold(domain)
+    assert all(not step.is_error for r in report.results for step in r.steps if step.name != "think")
+    assert all(r.hash == domain.gold_hash(domain.tasks[r.index]) for r in report.results)
