@@ -37,9 +37,7 @@ def _seed(store):
             replay_key=key,
         )
         traces.append(tr)
-        fb.append(
-            Feedback(trace_id=tr.id, kind="reward", value=1.0 if key.startswith("ok") else 0.0, source="env")
-        )
+        fb.append(Feedback(trace_id=tr.id, kind="reward", value=1.0 if key.startswith("ok") else 0.0, source="env"))
     store.add_traces(traces)
     store.add_feedback(fb)
     return v
@@ -114,9 +112,7 @@ def test_failures_trigger_counts_new_failures():
 
     def runner(st, job, run_id):
         ran.append(run_id)
-        st.save_run(
-            run_id, job.slot, {"started_at": "2100-01-01T00:00:00+00:00", "job_id": job.id}, status="rejected"
-        )
+        st.save_run(run_id, job.slot, {"started_at": "2100-01-01T00:00:00+00:00", "job_id": job.id}, status="rejected")
         return {}
 
     w = Worker(store, runner, owner="a")
@@ -186,3 +182,38 @@ def test_killed_leader_leaves_prompt_and_follower_takes_over(tmp_path):
                 p.send_signal(signal.SIGTERM)
                 p.wait(60)
         store.close()
+
+
+@pytest.mark.slow
+def test_schedule_run_cli_starts_and_stops_on_sigterm(tmp_path):
+    db = f"sqlite:///{tmp_path / 'c.db'}"
+    env = {**os.environ, "DIFFPROMPT_HOME": str(tmp_path / "home")}
+    p = subprocess.Popen(
+        [sys.executable, "-m", "diffprompt.cli", "--db", db, "schedule", "run", "--lease-ttl", "3"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        text=True,
+    )
+    try:
+        deadline = time.time() + 60
+        store = None
+        while time.time() < deadline:
+            time.sleep(0.5)
+            if (tmp_path / "c.db").exists():
+                store = open_store(db)
+                if not store.acquire_lease("diffprompt-scheduler", "probe", 1.0):
+                    break  # the worker holds the leader lease
+                store.release_lease("diffprompt-scheduler", "probe")
+                store.close()
+                store = None
+        assert store is not None, "the worker never took the leader lease"
+        p.send_signal(signal.SIGTERM)
+        _out, err = p.communicate(timeout=30)
+        assert p.returncode == 0, err[-2000:]
+        assert "stopped" in err
+        assert store.acquire_lease("diffprompt-scheduler", "probe", 1.0)  # released on shutdown
+        store.close()
+    finally:
+        if p.poll() is None:
+            p.kill()
