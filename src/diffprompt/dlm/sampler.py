@@ -198,17 +198,21 @@ def _sample(probs: torch.Tensor, top_p: float, generator: torch.Generator | None
     only when some row's prefix holds less than ``top_p`` of the mass (a flat distribution).
     """
     if top_p >= 1.0:
-        race = torch.empty_like(probs).exponential_(generator=generator)
-        return torch.argmax(probs / race, dim=-1)
+        return torch.argmax(probs / _exp1(probs, generator), dim=-1)
     k = min(probs.shape[1], _NUCLEUS_PREFIX)
     vals, idx = probs.topk(k, dim=-1)  # (N, k), descending
     if k < probs.shape[1] and not bool((vals.sum(dim=-1) >= top_p).all()):
         vals, idx = torch.sort(probs, dim=-1, descending=True)
     keep = (vals.cumsum(dim=-1) - vals) < top_p  # the mass before this token is still short of top_p
     weights = vals * keep
-    race = torch.empty_like(weights).exponential_(generator=generator)
-    j = torch.argmax(weights / race, dim=-1, keepdim=True)
+    j = torch.argmax(weights / _exp1(weights, generator), dim=-1, keepdim=True)
     return idx.gather(1, j).squeeze(1)
+
+
+def _exp1(like: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """Exp(1) noise shaped like ``like``: ``-log U`` (several times faster than ``exponential_`` on CPU)."""
+    u = torch.rand(like.shape, device=like.device, generator=generator)
+    return -torch.log(u.clamp_min_(torch.finfo(u.dtype).tiny))
 
 
 def _choose(
