@@ -28,11 +28,29 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
+from langchain.agents.middleware import AgentMiddleware  # noqa: E402
+
 from agents.support_agent import SEED_PROMPT, build_agent, requests, scripted_model  # noqa: E402
 from diffprompt.middleware import PromptAdaptationMiddleware  # noqa: E402
 from diffprompt.store import open_store  # noqa: E402
 from diffprompt.store.recorder import Recorder  # noqa: E402
 from diffprompt.types import Trace, Usage, new_id  # noqa: E402
+
+
+class NoopMiddleware(AgentMiddleware):  # type: ignore[type-arg]
+    """Same four hooks as PromptAdaptationMiddleware, doing nothing: LangChain/LangGraph's own cost."""
+
+    def before_agent(self, state, runtime):  # type: ignore[no-untyped-def]
+        return None
+
+    def after_agent(self, state, runtime):  # type: ignore[no-untyped-def]
+        return None
+
+    def wrap_model_call(self, request, handler):  # type: ignore[no-untyped-def]
+        return handler(request)
+
+    def wrap_tool_call(self, request, handler):  # type: ignore[no-untyped-def]
+        return handler(request)
 
 
 def pct(xs: list[float], q: float) -> float:
@@ -61,13 +79,15 @@ def overhead(n: int, db_url: str) -> dict[str, float]:
         setattr(mw, name, timed(getattr(mw, name)))
     plain = build_agent(scripted_model())
     wrapped = build_agent(scripted_model(), [mw])
+    noop = build_agent(scripted_model(), [NoopMiddleware()])  # the framework's cost of the same hooks
     texts = requests(n)
     base: list[float] = []
     wrap: list[float] = []
+    frame: list[float] = []
     n_calls = 0
     for i, text in enumerate([*texts[:30], *texts]):  # the first 30 warm up
         inp = {"messages": [{"role": "user", "content": text}]}
-        order = (plain, wrapped) if i % 2 else (wrapped, plain)
+        order = (plain, wrapped, noop) if i % 2 else (noop, wrapped, plain)
         for agent in order:
             cfg = {"configurable": {"thread_id": f"b-{i}-{id(agent)}"}}
             t0 = time.perf_counter()
@@ -75,7 +95,7 @@ def overhead(n: int, db_url: str) -> dict[str, float]:
             dt = (time.perf_counter() - t0) * 1000
             calls = sum(1 for m in out["messages"] if m.type == "ai")
             if i >= 30:
-                (wrap if agent is wrapped else base).append(dt / calls)
+                (wrap if agent is wrapped else base if agent is plain else frame).append(dt / calls)
                 if agent is wrapped:
                     n_calls += calls
         if i == 29:
@@ -91,6 +111,7 @@ def overhead(n: int, db_url: str) -> dict[str, float]:
         "add_p99": pct(wrap, 0.99) - pct(base, 0.99),
         "mean_add": statistics.fmean(wrap) - statistics.fmean(base),
         "hooks_per_call": hook_s[0] * 1000 / max(1, n_calls),
+        "noop_add_p50": pct(frame, 0.5) - pct(base, 0.5),
     }
 
 
@@ -198,6 +219,8 @@ def main() -> int:
         f"| added latency p99 | {o['add_p99']:.3f} ms | <= 2 ms | {ok(o['add_p99'] <= 2.0)} |",
         f"| added latency mean | {o['mean_add']:.3f} ms | | |",
         f"| added latency p50 relative to the unwrapped call | {100 * o['add_p50'] / o['base_p50']:.1f} % | | |",
+        f"| added p50 of a no-op middleware with the same 4 hooks (framework cost) | {o['noop_add_p50']:.3f} ms "
+        "| | |",
         f"| diffprompt's own hook time per model call (mean, inside the hooks) | {o['hooks_per_call']:.3f} ms "
         f"| <= 0.5 ms | {ok(o['hooks_per_call'] <= 0.5)} |",
         f"| recorder → SQLite ({args.traces} traces, batch 512) | {sqlite_tps:,.0f} traces/s | >= 2,000/s "
