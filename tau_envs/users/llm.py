@@ -13,33 +13,18 @@ each episode uses a sibling client that sends that seed with every request (prov
 
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import Any
-
 from diffprompt.errors import ModelError
 from diffprompt.llm import CompletionClient
+from diffprompt.templating import render
 from diffprompt.types import Usage
 from tau_envs.types import STOP_TOKEN, Task
 
 GREETING = "Hi! How can I help you today?"
 
 
-@lru_cache(maxsize=1)
-def _template() -> Any:
-    import jinja2
-
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("diffprompt", "templates"),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=False,
-        autoescape=False,
-    )
-    return env.get_template("tau_user.j2")
-
-
 def user_system_prompt(instruction: str) -> str:
     """The user simulator's system prompt for a task instruction."""
-    return str(_template().render(instruction=instruction, stop_token=STOP_TOKEN))
+    return render("tau_user.j2", instruction=instruction, stop_token=STOP_TOKEN).rstrip("\n")
 
 
 class LLMUser:
