@@ -63,7 +63,7 @@ def _printer(as_json: bool) -> Any:
             scores = ", ".join(f"{s:.2f}" for s in d["candidates"] if s is not None)
             out.print(f"  screening: parent {d['parent']:.2f} vs [{scores}]")
         elif ev.kind == "replay":
-            out.print("held-out replay: " + ", ".join(f"{k}={v:.3f}" for k, v in d.items()))
+            out.print("held-out replay: " + ", ".join(f"{k}={v:.3f}" for k, v in d["means"].items()))
         elif ev.kind == "decision":
             out.print(f"gate: {d['kind']} — " + "; ".join(d["reasons"]), highlight=False)
 

@@ -302,7 +302,12 @@ class _Round:
             self.emit(
                 RoundEvent(
                     kind="candidates",
-                    data={"iteration": it, "n": len(batch), "valid": sum(b.valid for b in batch)},
+                    data={
+                        "iteration": it,
+                        "n": len(batch),
+                        "valid": sum(b.valid for b in batch),
+                        "candidates": [b.as_record(incumbent) for b in batch],
+                    },
                 )
             )
             valid = [b for b in batch if b.valid]
@@ -397,7 +402,11 @@ class _Round:
         )
         self._time("replay", t0)
         self.record["replay"] = res.as_record()
-        self.emit(RoundEvent(kind="replay", data={k: res.mean(k) for k in prompts}))
+        self.emit(
+            RoundEvent(
+                kind="replay", data={"means": {k: res.mean(k) for k in prompts}, "paired": self.record["replay"]}
+            )
+        )
         gate_cfg = replace(cfg.gate, alpha=cfg.gate.alpha / len(finalists))  # Bonferroni over finalists
         best: tuple[int, Decision] | None = None
         decisions = []

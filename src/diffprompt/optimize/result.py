@@ -13,7 +13,11 @@ from diffprompt.types import Decision
 class RoundEvent:
     """A progress event for the CLI / UI layer."""
 
-    kind: str  # start | window | attribution | masked | candidates | screen | replay | decision | done
+    # window: the window's counts | attribution: {"ranking": [SpanScore dicts]} | masked: {"iteration",
+    # "span_ids", "masked_prompt"} | candidates: {"iteration", "n", "valid", "candidates": [records with
+    # text, diff, status]} | screen: {"iteration", "parent", "candidates": [scores]} | replay: {"means":
+    # {version: mean}, "paired": per-episode record} | decision: {"kind", "reasons", "stats"} | done
+    kind: str
     data: Mapping[str, Any] = field(default_factory=dict)
 
 
