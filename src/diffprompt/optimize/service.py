@@ -86,6 +86,7 @@ def run_request(
     spec = build.parse_env_spec(req.env)
     if req.editor not in build.EDITORS:
         raise ConfigError(f"unknown editor {req.editor!r}; choose one of {', '.join(build.EDITORS)}")
+    dlm = _load_dlm(req.dlm) if (req.editor == "dlm" or req.likelihood) else None  # fails fast: ModelError
     domain = build.build_domain(
         spec,
         home=home,
@@ -97,7 +98,6 @@ def run_request(
     env = build.build_env(
         domain, model=req.model, base_url=base_url, api_key=api_key, user=req.user, meter=meter
     )
-    dlm = _load_dlm(req.dlm) if (req.editor == "dlm" or req.likelihood) else None
     editor = build.build_editor(
         req.editor, dlm=dlm, model=req.editor_model, base_url=base_url, api_key=api_key, meter=meter
     )
