@@ -81,9 +81,7 @@ def small_tok() -> BuiltinTokenizer:
 @pytest.fixture(scope="session")
 def tiny_dlm(small_tok: BuiltinTokenizer) -> BuiltinDLM:
     torch.manual_seed(0)
-    cfg = MDConfig(
-        vocab_size=small_tok.vocab_size, d_model=32, n_layers=1, n_heads=2, d_ff=64, max_length=512
-    )
+    cfg = MDConfig(vocab_size=small_tok.vocab_size, d_model=32, n_layers=1, n_heads=2, d_ff=64, max_length=512)
     return BuiltinDLM(MDTransformer(cfg), small_tok, name="tiny")
 
 

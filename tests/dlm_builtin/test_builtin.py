@@ -47,9 +47,7 @@ def test_loads_offline_and_is_small(builtin):
 def test_fills_heldout_sentences_above_unigram(builtin):
     from diffprompt.dlm.train import unigram_logprobs
 
-    uni_top = int(
-        unigram_logprobs(builtin.tokenizer, generate_documents(300, 0, include_worlds=False)).argmax()
-    )
+    uni_top = int(unigram_logprobs(builtin.tokenizer, generate_documents(300, 0, include_worlds=False)).argmax())
     rng = random.Random(0)
     rows, truths = [], []
     for p in _heldout(24):
@@ -109,12 +107,8 @@ def test_true_span_is_less_surprising_than_random(builtin):
         wins += t < r
         true_l.append(t)
         # a fluent sentence from another document in the same place
-        other = rng.choice(
-            [x for x in prompts[(i + 1) % len(prompts)].spans if x.kind == "sentence"] or spans
-        )
-        q = make_prompt(
-            replace_spans(p.text, p.spans, {s.id: ("- " if s.kind == "bullet" else "") + _content(other)})
-        )
+        other = rng.choice([x for x in prompts[(i + 1) % len(prompts)].spans if x.kind == "sentence"] or spans)
+        q = make_prompt(replace_spans(p.text, p.spans, {s.id: ("- " if s.kind == "bullet" else "") + _content(other)}))
         new_id = next(x.id for x in q.spans if _content(other) in x.text)
         rand_l.append(prompt_span_nelbo(builtin, q, new_id, [], samples=8, generator=gen))
     assert wins >= 9

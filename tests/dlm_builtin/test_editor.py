@@ -22,9 +22,7 @@ def test_same_seed_same_candidates(tiny_dlm, prompt, traces):
     assert [x.text for x in c] != [x.text for x in a]
 
 
-def test_one_sampler_call_with_ragged_rows_and_only_masked_spans_change(
-    tiny_dlm, prompt, traces, monkeypatch
-):
+def test_one_sampler_call_with_ragged_rows_and_only_masked_spans_change(tiny_dlm, prompt, traces, monkeypatch):
     calls = []
     real = sampler.infill
 
@@ -65,9 +63,7 @@ def test_context_rejected_and_feedback(tiny_dlm, prompt, traces):
     ed = DLMEditor(tiny_dlm, steps=8, temperature=0.0, factors=(1.0,))
     sid = _targets(prompt)[:1]
     first = ed.propose(prompt, sid, traces, 1, seed=5)
-    ctx = EditContext(
-        feedback=("confirm before cancelling",), rejected={sid[0]: (first[0].metadata["fills"][sid[0]],)}
-    )
+    ctx = EditContext(feedback=("confirm before cancelling",), rejected={sid[0]: (first[0].metadata["fills"][sid[0]],)})
     again = ed.propose(prompt, sid, traces, 1, seed=5, context=ctx)
     assert all(c.text != first[0].text for c in again)
 

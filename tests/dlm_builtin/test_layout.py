@@ -32,9 +32,7 @@ def test_identity_round_trip(tiny_dlm, prompt, traces):
     ids = [s.id for s in prompt.spans if s.kind in ("bullet", "sentence")][:3]
     lay = build_layout(tiny_dlm, prompt, ids, traces, factor=1.0)
     by_id = {s.id: s for s in prompt.spans}
-    text, changed = decode_candidate(
-        tiny_dlm, prompt, lay, _fill(tiny_dlm, lay, {i: _content(by_id[i]) for i in ids})
-    )
+    text, changed = decode_candidate(tiny_dlm, prompt, lay, _fill(tiny_dlm, lay, {i: _content(by_id[i]) for i in ids}))
     assert text == prompt.text
     assert changed == ()
 

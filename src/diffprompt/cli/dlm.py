@@ -13,15 +13,16 @@ app = typer.Typer(help="The built-in diffusion LM: train it, evaluate it.", no_a
 
 @app.command("train")
 def train_cmd(
-    out: Path = typer.Option(
-        ..., "--out", help="Directory for config.json, model.safetensors, tokenizer.json."
-    ),
+    out: Path = typer.Option(..., "--out", help="Directory for config.json, model.safetensors, tokenizer.json."),
     seed: int = typer.Option(0, "--seed", help="Seed of the corpus, tokenizer, init and batches."),
     steps: int = typer.Option(700, "--steps", help="Optimizer steps."),
     batch_size: int = typer.Option(10, "--batch-size"),
     seq_len: int = typer.Option(160, "--seq-len"),
     threads: int = typer.Option(1, "--threads", help="torch CPU threads."),
     max_minutes: float = typer.Option(0.0, "--max-minutes", help="Safety stop (0 = none)."),
+    lr: float = typer.Option(3e-3, "--lr", help="Peak learning rate (cosine schedule)."),
+    init_from: str = typer.Option("", "--init", help="Continue from a checkpoint directory (second phase)."),
+    batch_seed: int | None = typer.Option(None, "--batch-seed", help="Seed of batches/masks (default: --seed)."),
 ) -> None:
     """Generate the corpus, train tokenizer + model with the masked-diffusion objective, save, evaluate."""
     from diffprompt.dlm.train import TrainConfig, train
@@ -33,15 +34,16 @@ def train_cmd(
         seq_len=seq_len,
         threads=threads,
         max_minutes=max_minutes,
+        lr=lr,
+        init_from=init_from,
+        batch_seed=batch_seed,
     )
     train(cfg, out, log=lambda m: common.console.print(m, highlight=False))
 
 
 @app.command("eval")
 def eval_cmd(
-    path: Path | None = typer.Option(
-        None, "--path", help="Model directory (default: the shipped built-in model)."
-    ),
+    path: Path | None = typer.Option(None, "--path", help="Model directory (default: the shipped built-in model)."),
     seed: int = typer.Option(0, "--seed", help="Corpus seed the model was trained with (held-out split)."),
     heldout: int = typer.Option(200, "--heldout", help="Held-out documents."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
@@ -78,6 +80,4 @@ def eval_cmd(
     common.console.print(table)
     nel = m["nelbo"]
     assert isinstance(nel, dict)
-    common.console.print(
-        f"NELBO {nel['nats_per_token']:.3f} nats/token (unigram {nel['unigram_nats_per_token']:.3f})"
-    )
+    common.console.print(f"NELBO {nel['nats_per_token']:.3f} nats/token (unigram {nel['unigram_nats_per_token']:.3f})")

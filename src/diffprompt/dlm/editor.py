@@ -70,6 +70,7 @@ class DLMEditorConfig:
     k_traces: int = 3
     trace_tokens: int = 160
     resample_rounds: int = 1
+    repeat_penalty: float = 2.0  # logit penalty on repeating an already-written neighbouring token
 
     def hash(self, model_name: str) -> str:
         blob = json.dumps({"model": model_name, **asdict(self)}, sort_keys=True)
@@ -88,15 +89,13 @@ class DLMEditor:
 
     takes_context = True
 
-    def __init__(
-        self, dlm: DiffusionLM, *, rejected: Mapping[str, Sequence[str]] | None = None, **config: Any
-    ) -> None:
+    def __init__(self, dlm: DiffusionLM, *, rejected: Mapping[str, Sequence[str]] | None = None, **config: Any) -> None:
+        if "factors" in config:  # JSON run configs give lists
+            config["factors"] = tuple(float(f) for f in config["factors"])
         try:
             self.config = DLMEditorConfig(**config)
         except TypeError as exc:
-            raise ConfigError(
-                f"unknown DLMEditor option: {exc}; see DLMEditorConfig for the fields"
-            ) from None
+            raise ConfigError(f"unknown DLMEditor option: {exc}; see DLMEditorConfig for the fields") from None
         if not self.config.factors or min(self.config.factors) <= 0:
             raise ConfigError("DLMEditor factors must be a non-empty tuple of positive numbers")
         self.dlm = dlm
@@ -156,7 +155,7 @@ class DLMEditor:
         dev = self.dlm.device
         gen = torch.Generator(device=dev).manual_seed(seed)
         res = infill(
-            lambda x, am: self.dlm.logits(x, am),
+            self._logits_fn(),
             ids.to(dev),
             mask.to(dev),
             steps=cfg.steps,
@@ -172,6 +171,30 @@ class DLMEditor:
         )
         out = res.ids.cpu()
         return [out[b, width - len(r.layout) :].tolist() for b, r in enumerate(rows)]
+
+    def _logits_fn(self) -> Any:
+        """The DLM's logits, with an adjacent-repetition penalty at masked positions.
+
+        Small models predict each position from nearly the same context, so neighbouring masks tend
+        to repeat a word ("the the"); lowering the logit of a token already written right next to a
+        masked position removes most of that without touching any unmasked token.
+        """
+        pen, mask_id = self.config.repeat_penalty, self.dlm.mask_id
+
+        def fn(x: torch.Tensor, am: torch.Tensor | None) -> torch.Tensor:
+            z = self.dlm.logits(x, am)  # (B, L, V)
+            if pen <= 0:
+                return z
+            z = z.clone()
+            masked = x == mask_id
+            for nb in (torch.roll(x, 1, dims=1), torch.roll(x, -1, dims=1)):  # left / right neighbour
+                ok = masked & (nb != mask_id)  # wrap-around at the row ends only penalises one token
+                idx = torch.nonzero(ok)  # (N, 2)
+                if idx.numel():
+                    z[idx[:, 0], idx[:, 1], nb[idx[:, 0], idx[:, 1]]] -= pen
+            return z
+
+        return fn
 
     def propose(
         self,
@@ -262,9 +285,7 @@ class FakeEditor:
         by_id = {s.id: s for s in prompt.spans}
         for i in range(n):
             rng = random.Random(seed * 1_000_003 + i)
-            repl = {
-                sid: _marker(by_id[sid].text) + rng.choice(self.texts) for sid in span_ids if sid in by_id
-            }
+            repl = {sid: _marker(by_id[sid].text) + rng.choice(self.texts) for sid in span_ids if sid in by_id}
             text = replace_spans(prompt.text, prompt.spans, repl)
             if text in seen:
                 continue

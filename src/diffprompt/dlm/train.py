@@ -52,6 +52,8 @@ class TrainConfig:
     max_length: int = 512
     threads: int = 1
     max_minutes: float = 0.0  # safety stop (0 = none); the step reached is recorded in metrics
+    init_from: str = ""  # continue from a checkpoint dir (its tokenizer and weights); "" = from scratch
+    batch_seed: int | None = None  # seed of batches, masks (default: seed); vary it for a second phase
 
 
 def encode_document(tok: BuiltinTokenizer, text: str) -> tuple[list[int], list[tuple[int, int]]]:
@@ -79,9 +81,7 @@ def encode_document(tok: BuiltinTokenizer, text: str) -> tuple[list[int], list[t
     return ids, ranges
 
 
-def build_stream(
-    tok: BuiltinTokenizer, docs: Sequence[str], *, rng: random.Random, eos_prob: float
-) -> list[int]:
+def build_stream(tok: BuiltinTokenizer, docs: Sequence[str], *, rng: random.Random, eos_prob: float) -> list[int]:
     """One long token stream: [BOS] doc [BOS] doc ..., with EOS runs after some spans."""
     stream: list[int] = []
     for doc in docs:
@@ -130,9 +130,16 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, log: Callable[[str], None] =
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     rng = random.Random(cfg.seed)
-    gen = torch.Generator().manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed if cfg.batch_seed is None else cfg.batch_seed)
     train_docs, held_docs = split_corpus(cfg.n_train_docs, cfg.n_heldout_docs, cfg.seed)
-    tok = train_tokenizer(train_docs, vocab_size=cfg.vocab_size)
+    init = None
+    if cfg.init_from:
+        from diffprompt.dlm.model import load_builtin
+
+        init = load_builtin(path=cfg.init_from)
+        tok = init.tokenizer
+    else:
+        tok = train_tokenizer(train_docs, vocab_size=cfg.vocab_size)
     log(f"corpus: {len(train_docs)} train / {len(held_docs)} held-out docs; vocab {tok.vocab_size}")
     stream = torch.tensor(build_stream(tok, train_docs, rng=rng, eos_prob=cfg.eos_insert_prob))
     log(f"train stream: {stream.numel()} tokens")
@@ -144,7 +151,10 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, log: Callable[[str], None] =
         d_ff=cfg.d_ff,
         max_length=cfg.max_length,
     )
-    model = MDTransformer(mcfg)
+    model = MDTransformer(mcfg) if init is None else init.model
+    if init is not None:
+        mcfg = model.cfg
+        log(f"continuing from {cfg.init_from} ({sum(p.numel() for p in model.parameters())} params)")
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
     opt = torch.optim.AdamW(
