@@ -218,3 +218,72 @@ def test_async_refresh_does_not_block_the_event_loop(store, recorder) -> None:
     outs = asyncio.run(main())
     assert len({o["diffprompt_trace_id"] for o in outs}) == 20
     assert recorder.flush(5) and store.count_traces() == 20
+
+
+def _agent_nodes(agent) -> list[str]:  # type: ignore[no-untyped-def]
+    return list(agent.get_graph().nodes)
+
+
+def test_runs_start_without_a_graph_node_and_end_node_false_drops_the_end_node(store, recorder) -> None:
+    exact = PromptAdaptationMiddleware("support", store, recorder=recorder)
+    fast = PromptAdaptationMiddleware("support", store, recorder=recorder, end_node=False)
+    assert isinstance(fast, PromptAdaptationMiddleware) and type(fast) is not type(exact)
+    a_exact, a_fast = build_agent(scripted_model(), [exact]), build_agent(scripted_model(), [fast])
+    assert not any("before_agent" in n for n in _agent_nodes(a_exact))
+    assert any("after_agent" in n for n in _agent_nodes(a_exact))
+    assert not any("agent" in n.split(".")[-1] for n in _agent_nodes(a_fast) if "." in n)
+    outs = [a_fast.invoke(user(REFUND), cfg("f-1")), asyncio.run(a_fast.ainvoke(user(WHERE), cfg("f-2")))]
+    last = list(a_fast.stream(user(WHERE), cfg("f-3"), stream_mode="values"))[-1]
+    ref = a_exact.invoke(user(REFUND), cfg("e-1"))
+    assert recorder.flush(5)
+    for out in [*outs, last]:
+        tr = store.get_trace(out["diffprompt_trace_id"])
+        assert tr.error is None and tr.version_id == store.active_version("support").id
+        assert tr.messages[0] == {"role": "system", "content": SEED_PROMPT}
+        assert tr.messages[-1]["content"] == out["messages"][-1].content
+        assert tr.model_calls == len(tr.metadata["model_ms"]) and tr.tool_calls >= 1
+    same, other = store.get_trace(outs[0]["diffprompt_trace_id"]), store.get_trace(ref["diffprompt_trace_id"])
+    assert same.messages == other.messages and same.tool_calls == other.tool_calls
+
+
+def test_an_after_model_loop_back_to_the_model_stays_one_trace(store, recorder) -> None:
+    from langchain.agents.middleware import AgentMiddleware, hook_config
+    from langchain_core.messages import HumanMessage
+
+    class SecondTurn(AgentMiddleware):  # a simulated user answering once, like the τ episode loop
+        @hook_config(can_jump_to=["model"])
+        def after_model(self, state, runtime):  # type: ignore[no-untyped-def]
+            last = state["messages"][-1]
+            if last.tool_calls or sum(isinstance(m, HumanMessage) for m in state["messages"]) > 1:
+                return None
+            return {"messages": [HumanMessage(content=REFUND)], "jump_to": "model"}
+
+    mw = PromptAdaptationMiddleware("support", store, recorder=recorder)
+    agent = build_agent(scripted_model(), [mw, SecondTurn()])
+    out = agent.invoke(user(WHERE), cfg("loop"))
+    assert recorder.flush(5)
+    (tr,) = store.list_traces("support")
+    assert tr.id == out["diffprompt_trace_id"] and sum(m["role"] == "user" for m in tr.messages) == 2
+    assert tr.model_calls == sum(m.type == "ai" for m in out["messages"])
+
+
+def test_a_checkpointed_thread_after_a_failed_run_starts_a_new_trace(store, recorder) -> None:
+    fail = {"on": True}
+
+    def policy(system, messages, tools):  # type: ignore[no-untyped-def]
+        if fail["on"] and len(messages) > 1:
+            raise ConnectionError("provider timeout")
+        return AIMessage(content="", tool_calls=[{"name": "lookup_order", "args": {"order_id": "A1"}, "id": "c1"}]) \
+            if len(messages) == 1 else AIMessage(content="done")
+
+    mw = PromptAdaptationMiddleware("support", store, recorder=recorder)
+    agent = build_agent(ScriptedChatModel(policy=policy), [mw], checkpointer=InMemorySaver())
+    with pytest.raises(ConnectionError):
+        agent.invoke(user(WHERE), cfg("ck"))
+    fail["on"] = False
+    out = agent.invoke(user(WHERE), cfg("ck"))  # the state still names the failed run's trace
+    assert recorder.flush(5)
+    traces = {t.id: t for t in store.list_traces("support")}
+    assert len(traces) == 2 and out["diffprompt_trace_id"] in traces
+    failed = next(t for t in traces.values() if t.id != out["diffprompt_trace_id"])
+    assert "provider timeout" in (failed.error or "") and traces[out["diffprompt_trace_id"]].error is None

@@ -38,12 +38,14 @@ class RunRecord:
         "ai_tool_calls",
         "errors",
         "extra",
+        "failed_at",
         "last_t",
         "lock",
         "model_ms",
         "pin",
         "replay_key",
-        "seen",
+        "seen_in",
+        "seen_out",
         "slot",
         "started_at",
         "system_text",
@@ -72,7 +74,11 @@ class RunRecord:
         self.started_at = started_at
         self.t0 = self.last_t = time.perf_counter()
         self.t_end: float | None = None
-        self.seen: list[BaseMessage] = []  # the latest model input + output (for unfinished runs)
+        # the latest model input (by reference, never copied on the hot path) and its output
+        self.seen_in: Sequence[BaseMessage] = ()
+        self.seen_out: list[BaseMessage] = []
+        # set while the latest event raised: the failed model call's input length (-1: a tool raised)
+        self.failed_at: int | None = None
         self.replay_key = replay_key
         self.extra = dict(extra or {})
         self.model_ms: list[float] = []
@@ -82,13 +88,27 @@ class RunRecord:
         self.ai_tool_calls: list[int] = []
         self.lock = threading.Lock()
 
+    @property
+    def seen(self) -> list[BaseMessage]:
+        """The latest model input plus its output (what an unfinished run is recorded with)."""
+        return [*self.seen_in, *self.seen_out]
+
+    def superseded(self, n_messages: int) -> bool:
+        """True when this run failed and a model call with ``n_messages`` inputs is not its retry.
+
+        With a checkpointer the state still names a failed run's trace when the thread's next run
+        starts; such a call begins a new run instead of continuing the failed one.
+        """
+        return self.failed_at is not None and self.failed_at != n_messages
+
     def on_model_result(self, result: Any, ms: float) -> None:
         """Record one model call; ``result`` is a ``ModelResponse``, an ``AIMessage`` or a list."""
         self.model_ms.append(round(ms, 3))
         self.last_t = time.perf_counter()
         msgs = getattr(result, "result", result)
         msgs = msgs if isinstance(msgs, list) else [msgs]
-        self.seen = [*self.seen, *msgs]
+        self.seen_out.extend(msgs)
+        self.failed_at = None
         for m in msgs:
             if isinstance(m, AIMessage):
                 um: Mapping[str, Any] = m.usage_metadata or {}
@@ -96,14 +116,16 @@ class RunRecord:
                 self.ai_tool_calls.append(len(m.tool_calls))
 
     def on_model_input(self, messages: Sequence[BaseMessage]) -> None:
-        self.seen = list(messages)
+        self.seen_in, self.seen_out = messages, []
 
     def on_model_error(self, exc: BaseException) -> None:
         self.last_t = time.perf_counter()
+        self.failed_at = len(self.seen_in)
         self.errors.append(f"model call failed: {type(exc).__name__}: {exc}")
 
     def on_tool(self, name: str, ms: float, status: str) -> None:
         self.last_t = time.perf_counter()
+        self.failed_at = -1 if status == "raised" else None
         self.tool_events.append({"name": name, "ms": round(ms, 3), "status": status})
 
     def finish(
@@ -178,8 +200,12 @@ class RunTable:
         with self._lock:
             return self._last_any if thread_id is None else self._last.get(thread_id)
 
-    def sweep_stale(self, submit: Callable[[Trace], None], now: datetime) -> int:
-        """Finish runs that never reached their end (the agent raised) as error traces."""
+    def sweep_stale(self, submit: Callable[[Callable[[], Trace]], None], now: datetime) -> int:
+        """Finish runs that never reached their end (the agent raised) as error traces.
+
+        The traces are handed to ``submit`` as builders, so the message conversion runs on the
+        recorder's thread.
+        """
         t = time.perf_counter()
         with self._lock:
             stale = [
@@ -187,11 +213,16 @@ class RunTable:
                 for r in self._open.values()
                 if r.t0 < t - self.stale_s or (r.errors and r.last_t < t - self.error_grace_s)
             ]
-        for rec in stale:
-            if self.close(rec.trace_id) is not None:
-                why = "run did not finish (the agent raised or was cancelled)"
-                submit(rec.finish(rec.seen, ended_at=now, error=why))
-        return len(stale)
+        return sum(self.abandon(rec, submit, now) for rec in stale)
+
+    def abandon(self, rec: RunRecord, submit: Callable[[Callable[[], Trace]], None], now: datetime) -> bool:
+        """Close ``rec`` as a run that did not finish and submit its error trace (False if closed)."""
+        if self.close(rec.trace_id) is None:
+            return False
+        why = "run did not finish (the agent raised or was cancelled)"
+        seen = rec.seen
+        submit(lambda: rec.finish(seen, ended_at=now, error=why))
+        return True
 
     def __len__(self) -> int:
         return len(self._open)

@@ -7,12 +7,21 @@ Usage::
     out = agent.invoke({"messages": [...]}, {"configurable": {"thread_id": "t-42"}})
     record_feedback(store, trace_id=out["diffprompt_trace_id"], kind="reward", value=1.0)
 
-Per run: ``before_agent`` resolves the thread (``configurable.thread_id``; without one, a fresh id
-per run) and its pinned version, ``wrap_model_call`` replaces the system message with the pinned
-text (``request.override(system_message=...)``) and records latency and ``usage_metadata``,
+Per run: the first ``wrap_model_call`` starts the run (no ``before_agent`` graph node): it resolves
+the thread (``configurable.thread_id``; without one, a fresh id per run) and its pinned version and
+writes ``diffprompt_trace_id``/``diffprompt_thread_id``/``diffprompt_version_id`` into the state with
+its response (an ``ExtendedModelResponse`` command). Every model call gets the pinned text
+(``request.override(system_message=...)``) and has its latency and ``usage_metadata`` recorded,
 ``wrap_tool_call`` records tool latency and status, and ``after_agent`` hands the finished trace
-(OpenAI chat format, system message first) to the recorder. Sync, async and streaming runs all go
-through these hooks.
+(OpenAI chat format, system message first) to the recorder; the message conversion runs on the
+recorder's thread. Sync, async and streaming runs all go through these hooks. With a checkpointer,
+a thread whose previous run failed starts a new trace on its next run (a retry of the failed model
+call with the same input continues the failed run).
+
+``end_node=False`` drops the ``after_agent`` node too (one graph superstep less per run): the trace
+is then finished at the model's final answer (no tool calls). Use it only for agents whose loop
+ends there, i.e. without an ``after_model`` hook that jumps back to the model and without
+``return_direct`` tools; other endings are recorded as "did not finish" by the sweep or ``close()``.
 
 Optional run config keys: ``configurable.diffprompt_replay_key`` (stored as ``Trace.replay_key``)
 and ``configurable.diffprompt_metadata`` (a dict merged into ``Trace.metadata``).
@@ -35,11 +44,12 @@ from typing import Annotated, Any, NotRequired, cast
 from langchain.agents.middleware.types import (
     AgentMiddleware,
     AgentState,
+    ExtendedModelResponse,
     ModelRequest,
     ModelResponse,
     OmitFromSchema,
 )
-from langchain_core.messages import SystemMessage, ToolMessage
+from langchain_core.messages import AIMessage, SystemMessage, ToolMessage
 from langgraph.config import get_config
 from langgraph.prebuilt.tool_node import ToolCallRequest
 from langgraph.runtime import Runtime
@@ -82,6 +92,11 @@ class PromptAdaptationMiddleware(AgentMiddleware[DiffpromptState, Any, Any]):
 
     state_schema = DiffpromptState
 
+    def __new__(cls, *args: Any, end_node: bool = True, **kwargs: Any) -> PromptAdaptationMiddleware:
+        if cls is PromptAdaptationMiddleware and not end_node:
+            cls = _FinalAnswerEndMiddleware
+        return super().__new__(cls)
+
     def __init__(
         self,
         slot: str,
@@ -93,6 +108,7 @@ class PromptAdaptationMiddleware(AgentMiddleware[DiffpromptState, Any, Any]):
         now: Callable[[], datetime] = utcnow,
         max_threads: int = 100_000,
         stale_run_s: float = 3600.0,
+        end_node: bool = True,
     ) -> None:
         super().__init__()
         self.slot, self.store = slot, store
@@ -131,7 +147,18 @@ class PromptAdaptationMiddleware(AgentMiddleware[DiffpromptState, Any, Any]):
         self.recorder.close(timeout)
 
     # -- run start / end ---------------------------------------------------------------------
-    def _begin(self, state: DiffpromptState) -> dict[str, Any] | None:
+    # A run starts lazily in its first model call (no ``before_agent`` graph node: one superstep
+    # less per run); the state fields are written with that call's response (``Command``).
+    def _lookup(self, request: ModelRequest[Any]) -> RunRecord | None:
+        """The open run this model call continues, or None when it starts a new run."""
+        rec = self.runs.get(cast("str | None", request.state.get("diffprompt_trace_id")))
+        if rec is not None and rec.superseded(len(request.messages)):
+            # a checkpointed thread whose previous run failed: record that one now, start anew
+            self.runs.abandon(rec, self._submit, self._now())
+            return None
+        return rec
+
+    def _begin(self, state: Mapping[str, Any]) -> tuple[RunRecord | None, dict[str, Any] | None]:
         try:
             cfg = _run_config()
             thread_id = str(cfg.get("thread_id") or new_id("th_"))
@@ -151,10 +178,10 @@ class PromptAdaptationMiddleware(AgentMiddleware[DiffpromptState, Any, Any]):
             update: dict[str, Any] = {"diffprompt_trace_id": rec.trace_id, "diffprompt_thread_id": thread_id}
             if pin.version_id is not None:
                 update["diffprompt_version_id"] = pin.version_id
-            return update
+            return rec, update
         except Exception:
-            log.exception("diffprompt: before_agent bookkeeping failed; the run continues unrecorded")
-            return None
+            log.exception("diffprompt: run-start bookkeeping failed; the run continues unrecorded")
+            return None, None
 
     def _maybe_sweep(self) -> None:
         t = time.monotonic()
@@ -174,22 +201,12 @@ class PromptAdaptationMiddleware(AgentMiddleware[DiffpromptState, Any, Any]):
             if rec is None:
                 return None
             rec.t_end = time.perf_counter()
-            messages, ended_at = list(state.get("messages", [])), self._now()
+            messages, ended_at = state.get("messages", ()), self._now()
             # the OpenAI-format conversion runs on the recorder's thread, off this run's latency
             self._submit(lambda: rec.finish(messages, ended_at=ended_at))
         except Exception:
             log.exception("diffprompt: after_agent bookkeeping failed; trace not recorded")
         return None
-
-    def before_agent(self, state: DiffpromptState, runtime: Runtime[Any]) -> dict[str, Any] | None:
-        """Resolve the thread and pin its version."""
-        return self._begin(state)
-
-    async def abefore_agent(self, state: DiffpromptState, runtime: Runtime[Any]) -> dict[str, Any] | None:
-        """Async twin: store reads (at most every ``refresh_s``) run in a worker thread."""
-        if self.view.refresh_due():  # to_thread carries the context, so get_config() still works
-            return await asyncio.to_thread(self._begin, state)
-        return self._begin(state)
 
     def after_agent(self, state: DiffpromptState, runtime: Runtime[Any]) -> dict[str, Any] | None:
         """Hand the finished trace to the recorder."""
@@ -208,37 +225,69 @@ class PromptAdaptationMiddleware(AgentMiddleware[DiffpromptState, Any, Any]):
             msg = self._sys_cache[text] = SystemMessage(content=text)
         return msg
 
-    def _prepare(self, request: ModelRequest[Any]) -> tuple[ModelRequest[Any], RunRecord | None]:
+    def _inject(self, request: ModelRequest[Any], rec: RunRecord | None) -> ModelRequest[Any]:
+        if rec is None:
+            return request
         try:
-            rec = self.runs.get(cast("str | None", request.state.get("diffprompt_trace_id")))
-            if rec is None:
-                return request, None
             if rec.system_text is not None:
                 request = request.override(system_message=self._system_message(rec.system_text))
             elif request.system_message is not None:  # fallback: record what was actually served
                 rec.system_text = request.system_message.text
             rec.on_model_input(request.messages)
-            return request, rec
         except Exception:
             log.exception("diffprompt: cannot prepare the model request; serving it unchanged")
-            return request, None
+        return request
 
-    @staticmethod
-    def _after_model(rec: RunRecord | None, result: Any, t0: float) -> None:
+    def _prepare(self, request: ModelRequest[Any]) -> tuple[ModelRequest[Any], RunRecord | None, Any]:
+        try:
+            rec, update = self._lookup(request), None
+            if rec is None:
+                rec, update = self._begin(request.state)
+        except Exception:
+            log.exception("diffprompt: cannot prepare the model request; serving it unchanged")
+            return request, None, None
+        return self._inject(request, rec), rec, update
+
+    async def _aprepare(self, request: ModelRequest[Any]) -> tuple[ModelRequest[Any], RunRecord | None, Any]:
+        try:
+            rec, update = self._lookup(request), None
+            if rec is None:
+                if self.view.refresh_due():  # store reads in a worker thread (it carries the context)
+                    rec, update = await asyncio.to_thread(self._begin, request.state)
+                else:
+                    rec, update = self._begin(request.state)
+        except Exception:
+            log.exception("diffprompt: cannot prepare the model request; serving it unchanged")
+            return request, None, None
+        return self._inject(request, rec), rec, update
+
+    def _final_answer(self, rec: RunRecord, result: Any) -> None:
+        """Hook for the no-end-node variant: finish the run at the model's final answer."""
+
+    def _after_model(self, rec: RunRecord | None, result: Any, t0: float, update: dict[str, Any] | None) -> Any:
         if rec is None:
-            return
+            return result
         try:
             rec.on_model_result(result, (time.perf_counter() - t0) * 1000.0)
+            self._final_answer(rec, result)
         except Exception:
             log.exception("diffprompt: cannot record the model call")
+        if update is None:
+            return result
+        if isinstance(result, AIMessage):
+            result = ModelResponse(result=[result])
+        if isinstance(result, ModelResponse):  # the run's first call: name its trace in the state
+            return ExtendedModelResponse(model_response=result, command=Command(update=update))
+        log.warning("diffprompt: unexpected model result %s; trace id not in the state", type(result).__name__)
+        return result
 
     def wrap_model_call(
         self,
         request: ModelRequest[Any],
         handler: Callable[[ModelRequest[Any]], ModelResponse[Any]],
     ) -> Any:
-        """Inject the pinned prompt; record latency and usage."""
-        request, rec = self._prepare(request)
+        """Start the run on its first call; inject the pinned prompt; record latency and usage."""
+        request, rec, update = self._prepare(request)
         t0 = time.perf_counter()
         try:
             result = handler(request)
@@ -246,16 +295,15 @@ class PromptAdaptationMiddleware(AgentMiddleware[DiffpromptState, Any, Any]):
             if rec is not None:
                 rec.on_model_error(exc)
             raise
-        self._after_model(rec, result, t0)
-        return result
+        return self._after_model(rec, result, t0, update)
 
     async def awrap_model_call(
         self,
         request: ModelRequest[Any],
         handler: Callable[[ModelRequest[Any]], Awaitable[ModelResponse[Any]]],
     ) -> Any:
-        """Async twin of ``wrap_model_call``."""
-        request, rec = self._prepare(request)
+        """Async twin of ``wrap_model_call`` (a due prompt refresh runs in a worker thread)."""
+        request, rec, update = await self._aprepare(request)
         t0 = time.perf_counter()
         try:
             result = await handler(request)
@@ -263,8 +311,7 @@ class PromptAdaptationMiddleware(AgentMiddleware[DiffpromptState, Any, Any]):
             if rec is not None:
                 rec.on_model_error(exc)
             raise
-        self._after_model(rec, result, t0)
-        return result
+        return self._after_model(rec, result, t0, update)
 
     # -- tool calls --------------------------------------------------------------------------
     def _tool_rec(self, request: ToolCallRequest) -> RunRecord | None:
@@ -316,3 +363,31 @@ class PromptAdaptationMiddleware(AgentMiddleware[DiffpromptState, Any, Any]):
             raise
         self._after_tool(rec, request, result, t0, "ok")
         return result
+
+
+class _FinalAnswerEndMiddleware(PromptAdaptationMiddleware):
+    """``PromptAdaptationMiddleware(..., end_node=False)``: no ``after_agent`` graph node.
+
+    The run's trace is finished in the model call whose answer has no tool calls (or carries the
+    structured response): the end of a plain ``create_agent`` loop. Runs that end otherwise (a
+    ``return_direct`` tool, an error, a jump to the end from another middleware) are finished as
+    "did not finish" by the sweep or ``close()``. Do not use it with a middleware whose
+    ``after_model`` jumps back to the model after a final answer (e.g. a simulated-user loop): each
+    answer would end a trace.
+    """
+
+    after_agent = AgentMiddleware.after_agent  # type: ignore[assignment]
+    aafter_agent = AgentMiddleware.aafter_agent  # type: ignore[assignment]
+
+    def _final_answer(self, rec: RunRecord, result: Any) -> None:
+        msgs = getattr(result, "result", result)
+        msgs = msgs if isinstance(msgs, list) else [msgs]
+        if getattr(result, "structured_response", None) is None and (
+            not msgs or not isinstance(msgs[-1], AIMessage) or msgs[-1].tool_calls
+        ):
+            return
+        if self.runs.close(rec.trace_id) is None:
+            return
+        rec.t_end = time.perf_counter()
+        messages, ended_at = [*rec.seen_in, *msgs], self._now()
+        self._submit(lambda: rec.finish(messages, ended_at=ended_at))
