@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 
 import pytest
@@ -13,7 +14,6 @@ from diffprompt.dlm.layout import build_layout
 from diffprompt.dlm.likelihood import prompt_span_nelbo, span_nelbo
 from diffprompt.dlm.model import BUILTIN_DIR, load_builtin
 from diffprompt.dlm.sampler import infill
-from diffprompt.spans import replace_spans
 
 from .conftest import make_prompt, make_trace
 
@@ -44,58 +44,72 @@ def test_loads_offline_and_is_small(builtin):
     assert builtin.tokenizer.decode(ids) == "Before cancelling a reservation, obtain an explicit yes."
 
 
-def test_fills_heldout_sentences_above_unigram(builtin):
-    from diffprompt.dlm.train import unigram_logprobs
-
-    uni_top = int(unigram_logprobs(builtin.tokenizer, generate_documents(300, 0, include_worlds=False)).argmax())
-    rng = random.Random(0)
-    rows, truths = [], []
-    for p in _heldout(24):
-        spans = [s for s in p.spans if s.kind in ("bullet", "sentence")]
-        s = rng.choice(spans)
-        lay = build_layout(builtin, p, [s.id], [], factor=1.0)
-        rows.append(lay)
-        truths.append(builtin.tokenizer.encode(_content(s)))
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), builtin.pad_id)
+def _batch(builtin, layouts):
+    width = max(len(r) for r in layouts)
+    ids = torch.full((len(layouts), width), builtin.pad_id)
     mask = torch.zeros_like(ids, dtype=torch.bool)
     attn = torch.zeros_like(ids)
-    for b, lay in enumerate(rows):
+    for b, lay in enumerate(layouts):
         off = width - len(lay)
         ids[b, off:] = torch.tensor(lay.ids)
         attn[b, off:] = 1
         for q in lay.mask_positions:
             mask[b, off + q] = True
+    return ids, mask, attn
+
+
+@pytest.fixture(scope="module")
+def unigram(builtin):
+    from diffprompt.dlm.train import unigram_logprobs
+
+    return unigram_logprobs(builtin.tokenizer, generate_documents(300, 0, include_worlds=False))
+
+
+def test_fills_heldout_tokens_well_above_unigram(builtin, unigram):
+    """50% of the tokens of held-out policy documents masked, filled by the sampler (64 steps)."""
+    gen = torch.Generator().manual_seed(0)
+    rows = []
+    for p in _heldout(8):
+        ids = [builtin.tokenizer.bos_id, *builtin.tokenizer.encode(p.text)][:256]
+        rows.append(torch.tensor(ids))
+    width = max(len(r) for r in rows)
+    x = torch.full((len(rows), width), builtin.pad_id)
+    attn = torch.zeros_like(x)
+    for b, r in enumerate(rows):
+        x[b, width - len(r) :] = r
+        attn[b, width - len(r) :] = 1
+    mask = (torch.rand(x.shape, generator=gen) < 0.5) & attn.bool()
+    mask[:, -1] |= True
     res = infill(
-        builtin.logits,
-        ids,
-        mask,
-        steps=64,
-        temperature=0.0,
-        attention_mask=attn,
-        mask_id=builtin.mask_id,
-        generator=torch.Generator().manual_seed(0),
+        builtin.logits, x, mask, steps=64, temperature=0.0, attention_mask=attn, mask_id=builtin.mask_id, generator=gen
     )
-    correct = uni = n = 0
-    for b, (lay, truth) in enumerate(zip(rows, truths, strict=True)):
-        off = width - len(lay)
-        ((s, e),) = lay.runs.values()
-        got = res.ids[b, off + s : off + e].tolist()
-        correct += sum(int(g == t) for g, t in zip(got, truth, strict=True))
-        uni += sum(int(t == uni_top) for t in truth)
-        n += len(truth)
-    acc, uni_acc = correct / n, uni / n
-    assert acc > uni_acc + 0.15, (acc, uni_acc)
+    assert bool((res.ids[~mask] == x[~mask]).all())
+    acc = float((res.ids[mask] == x[mask]).float().mean())
+    uni_acc = float((x[mask] == int(unigram.argmax())).float().mean())
+    assert acc > uni_acc + 0.4, (acc, uni_acc)
+
+
+def test_whole_heldout_sentences_far_more_likely_than_unigram(builtin, unigram):
+    """A whole sentence/bullet of held-out prompts: per-token NELBO given the rest of the prompt,
+    against the unigram cross-entropy of the same tokens."""
+    rng = random.Random(0)
+    gen = torch.Generator().manual_seed(0)
+    model, uni = [], []
+    for p in _heldout(16):
+        s = rng.choice([s for s in p.spans if s.kind in ("bullet", "sentence")])
+        model.append(prompt_span_nelbo(builtin, p, s.id, [], samples=8, generator=gen))
+        toks = builtin.tokenizer.encode(_content(s))
+        uni.append(float(-unigram[toks].mean()))
+    m, u = sum(model) / len(model), sum(uni) / len(uni)
+    assert m < u - 1.5, (m, u)
 
 
 def test_true_span_is_less_surprising_than_random(builtin):
     gen = torch.Generator().manual_seed(0)
     rng = random.Random(1)
     wins, true_l, rand_l = 0, [], []
-    prompts = _heldout(10)
-    for i, p in enumerate(prompts):
-        spans = [s for s in p.spans if s.kind in ("bullet", "sentence")]
-        s = rng.choice(spans)
+    for p in _heldout(10):
+        s = rng.choice([s for s in p.spans if s.kind in ("bullet", "sentence")])
         lay = build_layout(builtin, p, [s.id], [], factor=1.0)
         a, b = lay.runs[s.id]
         ids = list(lay.ids)
@@ -103,16 +117,12 @@ def test_true_span_is_less_surprising_than_random(builtin):
         t = span_nelbo(builtin, ids, range(a, b), samples=8, generator=gen, per_token=True)
         ids[a:b] = [rng.randrange(6, builtin.tokenizer.vocab_size) for _ in range(b - a)]
         r = span_nelbo(builtin, ids, range(a, b), samples=8, generator=gen, per_token=True)
-        assert t == t and r == r and t < float("inf")  # finite
+        assert math.isfinite(t) and math.isfinite(r)
         wins += t < r
         true_l.append(t)
-        # a fluent sentence from another document in the same place
-        other = rng.choice([x for x in prompts[(i + 1) % len(prompts)].spans if x.kind == "sentence"] or spans)
-        q = make_prompt(replace_spans(p.text, p.spans, {s.id: ("- " if s.kind == "bullet" else "") + _content(other)}))
-        new_id = next(x.id for x in q.spans if _content(other) in x.text)
-        rand_l.append(prompt_span_nelbo(builtin, q, new_id, [], samples=8, generator=gen))
+        rand_l.append(r)
     assert wins >= 9
-    assert sum(true_l) / len(true_l) < sum(rand_l) / len(rand_l)
+    assert sum(true_l) / len(true_l) + 3.0 < sum(rand_l) / len(rand_l)
 
 
 def test_trace_conditioning_runs_end_to_end(builtin):

@@ -201,3 +201,11 @@ def test_hf_tokenizer_round_trip(tiny_dlm, small_tok, prompt, traces):
     by_id = {s.id: s for s in prompt.spans}
     text, changed = decode_candidate(dlm, prompt, lay, _fill(dlm, lay, {i: by_id[i].text[2:] for i in ids}))
     assert text == prompt.text and changed == ()
+
+
+def test_fill_running_into_a_new_heading_is_cut(tiny_dlm, prompt, traces):
+    sent = [s for s in prompt.spans if s.kind == "sentence"][-1]
+    lay = build_layout(tiny_dlm, prompt, [sent.id], traces, factor=1.5)
+    text, changed = decode_candidate(tiny_dlm, prompt, lay, _fill(tiny_dlm, lay, {sent.id: "Be polite. ## Refunds"}))
+    assert changed == (sent.id,)
+    assert text == replace_spans(prompt.text, prompt.spans, {sent.id: "Be polite."})

@@ -57,7 +57,7 @@ def eval_cmd(
 
     torch.set_num_threads(1)
     dlm = load_builtin(path=path)
-    train_docs, held = split_corpus(2000, heldout, seed)
+    train_docs, held = split_corpus(6000, heldout, seed)
     m = evaluate_model(dlm.model, dlm.tokenizer, held, train_docs=train_docs, seed=seed)
     if as_json:
         common.print_json(m)

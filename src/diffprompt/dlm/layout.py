@@ -196,8 +196,15 @@ def build_layout(
     )
 
 
+# a fill that runs into a new heading or bullet (" ## Refunds", ". - Each ...") stops there: the model
+# has left the span it was asked to write
+_RUNAWAY = re.compile(r"-?#{1,6}\s|(?<=[.!?])\s+[-*+]\s")
+
+
 def _clean(text: str) -> str:
-    return " ".join(text.split())
+    text = " ".join(text.split())
+    m = _RUNAWAY.search(text)
+    return text[: m.start()].strip() if m else text
 
 
 def decode_fills(dlm: DiffusionLM, layout: Layout, filled: Sequence[int]) -> dict[str, str]:
