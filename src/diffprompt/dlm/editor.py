@@ -101,6 +101,7 @@ class DLMEditor:
         self.dlm = dlm
         self._rejected: dict[str, set[str]] = {k: {_norm(t) for t in v} for k, v in (rejected or {}).items()}
         self.config_hash = self.config.hash(dlm.name)
+        self.last_forwards = 0  # forwards of the latest sampler call (for benchmarks and run records)
 
     def remember_rejected(self, span_id: str, text: str) -> None:
         """Never propose ``text`` (normalised) for ``span_id`` again."""
@@ -170,6 +171,7 @@ class DLMEditor:
             forbid_ids=(self.dlm.pad_id,) if self.dlm.pad_id != self.dlm.eos_id else (),
         )
         out = res.ids.cpu()
+        self.last_forwards = res.forwards
         return [out[b, width - len(r.layout) :].tolist() for b, r in enumerate(rows)]
 
     def _logits_fn(self) -> Any:
@@ -256,6 +258,7 @@ class DLMEditor:
                             "round": rnd,
                             "traces": list(row.trace_ids),
                             "model": self.dlm.name,
+                            "forwards": self.last_forwards,
                             "fills": fills,
                         },
                     )
