@@ -10,7 +10,7 @@ import torch
 
 from diffprompt.dlm.base import DiffusionLM
 from diffprompt.dlm.corpus import generate_documents
-from diffprompt.dlm.layout import build_layout
+from diffprompt.dlm.layout import build_layout, span_pieces
 from diffprompt.dlm.likelihood import prompt_span_nelbo, span_nelbo
 from diffprompt.dlm.model import BUILTIN_DIR, load_builtin
 from diffprompt.dlm.sampler import infill
@@ -98,7 +98,7 @@ def test_whole_heldout_sentences_far_more_likely_than_unigram(builtin, unigram):
     for p in _heldout(16):
         s = rng.choice([s for s in p.spans if s.kind in ("bullet", "sentence")])
         model.append(prompt_span_nelbo(builtin, p, s.id, [], samples=8, generator=gen))
-        toks = builtin.tokenizer.encode(_content(s))
+        toks = span_pieces(builtin.tokenizer, s)[2]
         uni.append(float(-unigram[toks].mean()))
     m, u = sum(model) / len(model), sum(uni) / len(uni)
     assert m < u - 1.5, (m, u)
@@ -113,7 +113,7 @@ def test_true_span_is_less_surprising_than_random(builtin):
         lay = build_layout(builtin, p, [s.id], [], factor=1.0)
         a, b = lay.runs[s.id]
         ids = list(lay.ids)
-        ids[a:b] = builtin.tokenizer.encode(_content(s))
+        ids[a:b] = span_pieces(builtin.tokenizer, s)[2]
         t = span_nelbo(builtin, ids, range(a, b), samples=8, generator=gen, per_token=True)
         ids[a:b] = [rng.randrange(6, builtin.tokenizer.vocab_size) for _ in range(b - a)]
         r = span_nelbo(builtin, ids, range(a, b), samples=8, generator=gen, per_token=True)

@@ -19,7 +19,8 @@ def _fill(dlm, layout, texts: dict[str, str], pad_eos: bool = True) -> list[int]
     """Write ``texts`` into the mask runs (truncated / EOS-padded to the run length)."""
     ids = list(layout.ids)
     for sid, (s, e) in layout.runs.items():
-        new = dlm.tokenizer.encode(texts[sid])[: e - s]
+        text = " " + texts[sid] if layout.prefixes.get(sid) else texts[sid]  # the space goes with the content
+        new = dlm.tokenizer.encode(text)[: e - s]
         ids[s:e] = new + [dlm.eos_id] * (e - s - len(new))
     return ids
 
@@ -83,7 +84,7 @@ def test_masks_never_merge_with_neighbours(tiny_dlm, prompt, traces):
     vis.append(tiny_dlm.tokenizer.decode(list(lay.ids[pos:])))
     by_id = {s.id: s for s in prompt.spans}
     assert "".join(vis) == replace_spans(
-        prompt.text, prompt.spans, {i: ("- " if by_id[i].kind == "bullet" else "") + "\x00" for i in ids}
+        prompt.text, prompt.spans, {i: ("-" if by_id[i].kind == "bullet" else "") + "\x00" for i in ids}
     ).replace("\x00", "")
 
 

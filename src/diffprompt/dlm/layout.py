@@ -108,6 +108,20 @@ def _split_marker(span: Span) -> tuple[str, str]:
     return (m.group(1), span.text[m.end() :]) if m else ("", span.text)
 
 
+def span_pieces(tok: DLTokenizer, span: Span) -> tuple[str, list[int], list[int]]:
+    """``(marker, visible marker ids, content ids)`` of a span as the layout masks it.
+
+    The marker's trailing space goes with the content (``"-"`` + ``" Obtain ..."``), so the content
+    is tokenized as it is inside the whole span (byte-level BPEs merge the space into the next word);
+    that is also how the built-in model saw bullets in training.
+    """
+    marker, content = _split_marker(span)
+    vis = marker.rstrip()
+    gap = marker[len(vis) :]
+    vis_ids = tok.encode(vis, add_special_tokens=False) if vis else []
+    return marker, vis_ids, tok.encode(gap + content, add_special_tokens=False)
+
+
 def _boundary(tok: DLTokenizer) -> list[int]:
     for attr in ("bos_id", "bos_token_id"):
         v = getattr(tok, attr, None)
@@ -150,11 +164,9 @@ def build_layout(
         if s.start > pos:
             body += tok.encode(text[pos : s.start], add_special_tokens=False)
         if s.id in chosen:
-            prefix, content = _split_marker(s)
-            prefixes[s.id] = prefix
-            if prefix:
-                body += tok.encode(prefix, add_special_tokens=False)
-            n = max(min_mask, round(len(tok.encode(content, add_special_tokens=False)) * factor))
+            prefixes[s.id], vis_ids, content_ids = span_pieces(tok, s)
+            body += vis_ids
+            n = max(min_mask, round(len(content_ids) * factor))
             runs[s.id] = (len(body), len(body) + n)
             body += [dlm.mask_id] * n
         else:

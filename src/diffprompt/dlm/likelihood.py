@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from diffprompt.dlm.base import DiffusionLM
-from diffprompt.dlm.layout import build_layout
+from diffprompt.dlm.layout import build_layout, span_pieces
 from diffprompt.errors import ValidationError
 from diffprompt.types import PromptVersion, TraceWithFeedback
 
@@ -80,8 +80,7 @@ def prompt_span_nelbo(
     lay = build_layout(dlm, prompt, [span_id], traces, factor=1.0, k_traces=k_traces, min_mask=0)
     s, e = lay.runs[span_id]
     span = next(sp for sp in prompt.spans if sp.id == span_id)
-    content = span.text[len(lay.prefixes.get(span_id, "")) :]
-    true = dlm.tokenizer.encode(content, add_special_tokens=False)
+    true = span_pieces(dlm.tokenizer, span)[2]
     if len(true) != e - s or not true:
         raise ValidationError(f"span {span_id} has no tokens to score")
     ids = list(lay.ids)
