@@ -118,3 +118,17 @@ def run_cmd(
         worker.run_forever()
     finally:
         store.close()
+
+
+@app.command("health")
+def health_cmd(ctx: typer.Context) -> None:
+    """Container healthcheck: the database answers and the jobs are readable (exit 0), else exit 1."""
+    from diffprompt.scheduler import list_jobs
+
+    store = common.open_store(ctx)
+    try:
+        slots = store.list_slots()
+        jobs = list_jobs(store)
+    finally:
+        store.close()
+    common.print_json({"db": "ok", "slots": len(slots), "jobs": len(jobs)})
