@@ -4,25 +4,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from functools import lru_cache
 from typing import Any
 
+from diffprompt.templating import render
 
-@lru_cache(maxsize=1)
-def _env() -> Any:
-    import jinja2
-
-    return jinja2.Environment(
-        loader=jinja2.PackageLoader("diffprompt", "templates"),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        autoescape=False,
-    )
-
-
-def render(name: str, **values: Any) -> str:
-    """Render a package template with ``StrictUndefined`` (a missing value is an error)."""
-    return str(_env().get_template(name).render(**values))
+__all__ = ["render", "transcript"]
 
 
 def transcript(messages: Sequence[Mapping[str, Any]], *, max_chars: int = 6000) -> str:
