@@ -22,6 +22,7 @@ from typing import Any
 
 from diffprompt.errors import ConfigError
 from diffprompt.types import PromptVersion
+from tau_envs.types import DomainName
 
 # Rules deleted / garbled from the generated world's policy to make the demo's degraded seed prompt.
 DEFAULT_DELETE = ("airline.confirm", "airline.free_bags", "airline.basic_no_change")
@@ -34,7 +35,7 @@ class DemoConfig:
 
     home: Path
     db_url: str | None = None  # default: a fresh SQLite file under home/demo/<timestamp>/
-    domain: str = "airline"
+    domain: DomainName = "airline"
     slot: str = "tau-airline"
     model: str = "sim"
     user: str = "scripted"
@@ -197,12 +198,14 @@ def evaluate(cfg: DemoConfig, dom: Any, factories: _Factories, prompts: Mapping[
     """pass^1 of each prompt on the held-out split (same tasks, same seeds; not recorded)."""
     from tau_envs.runner import run_tau
 
+    def progress(phase: str) -> Callable[[Any], None]:
+        return lambda r: emit(DemoEvent(kind="episode", data={"phase": phase, "reward": r.reward}))
+
     out: dict[str, float] = {}
     for name, text in prompts.items():
         s = run_tau(dom, list(range(len(dom.tasks))), trials=cfg.heldout_trials, concurrency=cfg.concurrency,
                     model_factory=factories.model, user_factory=factories.user, system_prompt=text, seed=seed,
-                    on_result=lambda r, n=name: emit(DemoEvent(kind="episode", data={"phase": f"heldout:{n}",
-                                                                                       "reward": r.reward})))
+                    on_result=progress(f"heldout:{name}"))
         out[name] = float(s.pass_hat_k.get(1, 0.0))
     emit(DemoEvent(kind="heldout", data=dict(out)))
     return out

@@ -49,10 +49,8 @@ def build_report(store: Store, run_id: str, *, extra: Mapping[str, Any] | None =
     record = run.get("record", run)
     slot = slot or str(record.get("slot", ""))
     window: list[TraceWithFeedback] = store.window(slot)
-    points = tuple(
-        (i, t.trace.version_id or "", float(t.reward))
-        for i, t in enumerate(sorted((w for w in window if w.reward is not None), key=lambda w: w.trace.ended_at))
-    )
+    rewarded = sorted((w for w in window if w.reward is not None), key=lambda w: w.trace.ended_at)
+    points = tuple((i, t.trace.version_id or "", float(t.reward or 0.0)) for i, t in enumerate(rewarded))
     audit = tuple(
         {
             "when": a.created_at.isoformat(timespec="seconds"),

@@ -18,7 +18,9 @@ app = typer.Typer(
 def _root(
     ctx: typer.Context,
     db: str | None = typer.Option(None, "--db", help="Database URL (default: SQLite under DIFFPROMPT_HOME)."),
-    home: str | None = typer.Option(None, "--home", help="Data directory (default: $DIFFPROMPT_HOME or ~/.diffprompt)."),
+    home: str | None = typer.Option(
+        None, "--home", help="Data directory (default: $DIFFPROMPT_HOME or ~/.diffprompt)."
+    ),
 ) -> None:
     ctx.obj = common.CliState(db_url=db, home=home)
 
