@@ -14,14 +14,13 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from pathlib import Path
 
+import _results
 import torch
 
 from diffprompt.dlm.backends import HFDiffusionLM, random_dlm
 from diffprompt.dlm.sampler import infill
 
-RESULTS = Path(__file__).with_name("RESULTS.md")
 HEADING = "## dlm: sampler vs bare forward"
 
 SMALL = {"model_type": "Dream", "hidden_size": 256, "intermediate_size": 1024, "num_hidden_layers": 4,
@@ -141,15 +140,7 @@ def builtin_savings() -> list[str]:
 
 
 def write_section(lines: list[str]) -> None:
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    body = HEADING + "\n\n" + "\n".join(lines).rstrip() + "\n"
-    if HEADING in text:
-        head, rest = text.split(HEADING, 1)
-        nxt = rest.find("\n## ")
-        text = head + body + (rest[nxt + 1 :] if nxt >= 0 else "")
-    else:
-        text = text.rstrip() + "\n\n" + body
-    RESULTS.write_text(text)
+    _results.write_section(HEADING, lines)
 
 
 def main() -> None:

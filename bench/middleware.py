@@ -28,6 +28,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import _results
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
@@ -215,16 +217,7 @@ def pg_url() -> tuple[str | None, object | None, str]:
 
 
 def write_section(body: str) -> None:
-    path = ROOT / "bench" / "RESULTS.md"
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    head = "## Middleware"
-    start = text.find(head)
-    if start < 0:
-        text = text.rstrip("\n") + "\n\n" + body
-    else:
-        nxt = text.find("\n## ", start + len(head))
-        text = text[:start] + body + (text[nxt + 1 :] if nxt >= 0 else "")
-    path.write_text(text if text.endswith("\n") else text + "\n")
+    _results.write_section("## Middleware", body)
 
 
 def main() -> int:

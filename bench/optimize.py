@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import _results
+
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parents[1] / "src")]
 
 from diffprompt.llm import make_chat_model  # noqa: E402
@@ -32,7 +34,6 @@ from diffprompt.store.memory import MemoryStore  # noqa: E402
 from tau_envs.serve import start_server  # noqa: E402
 from tau_envs.users.scripted import ScriptedUser  # noqa: E402
 
-RESULTS = Path(__file__).with_name("RESULTS.md")
 HEADING = "## optimize"
 
 
@@ -58,15 +59,7 @@ def load_dlm():
 
 
 def write_section(lines: list[str]) -> None:
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    body = HEADING + "\n\n" + "\n".join(lines).rstrip() + "\n"
-    if HEADING in text:
-        head, rest = text.split(HEADING, 1)
-        nxt = rest.find("\n## ")
-        text = head + body + (rest[nxt + 1 :] if nxt >= 0 else "")
-    else:
-        text = text.rstrip() + "\n\n" + body
-    RESULTS.write_text(text)
+    _results.write_section(HEADING, lines)
 
 
 def main() -> None:

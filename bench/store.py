@@ -19,13 +19,14 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import _results
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from diffprompt.store import open_store
 from diffprompt.store.importers import import_tau_historical
 from diffprompt.types import Trace, Usage
 
-RESULTS = Path(__file__).with_name("RESULTS.md")
 HEADING = "## store"
 PG_URL = os.environ.get(
     "DIFFPROMPT_BENCH_PG_URL", "postgresql+psycopg://diffprompt:diffprompt@127.0.0.1:5432/diffprompt"
@@ -143,15 +144,7 @@ def main() -> None:
 
 
 def write_section(lines: list[str]) -> None:
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    body = HEADING + "\n\n" + "\n".join(lines).rstrip() + "\n"
-    if HEADING + "\n" in text:
-        head, rest = text.split(HEADING + "\n", 1)
-        nxt = rest.find("\n## ")
-        text = head + body + (rest[nxt:] if nxt >= 0 else "")
-    else:
-        text = text.rstrip() + "\n\n" + body
-    RESULTS.write_text(text)
+    _results.write_section(HEADING, lines)
 
 
 if __name__ == "__main__":

@@ -15,11 +15,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import _results
+
 from tau_envs.domain import load_domain
 from tau_envs.gold import check_gold, load_hashes
 from tau_envs.hashing import canon, db_hash
 
-RESULTS = Path(__file__).with_name("RESULTS.md")
 HEADING = "## tau_env"
 DATA = Path(os.environ.get("DIFFPROMPT_TAU_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "taubench"))
 
@@ -72,15 +73,7 @@ def main() -> None:
 
 
 def write_section(lines: list[str]) -> None:
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    body = HEADING + "\n\n" + "\n".join(lines).rstrip() + "\n"
-    if HEADING + "\n" in text:
-        head, rest = text.split(HEADING + "\n", 1)
-        nxt = rest.find("\n## ")
-        text = head + body + (rest[nxt:] if nxt >= 0 else "")
-    else:
-        text = text.rstrip() + "\n\n" + body
-    RESULTS.write_text(text)
+    _results.write_section(HEADING, lines)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import _results
+
 from diffprompt.llm import CallMeter, make_chat_model
 from tau_envs.domain import load_domain
 from tau_envs.generate import degrade_policy, generate_world
@@ -25,7 +27,6 @@ from tau_envs.runner import run_tau
 from tau_envs.serve import start_server
 from tau_envs.users.scripted import ScriptedUser
 
-RESULTS = Path(__file__).with_name("RESULTS.md")
 HEADING = "## tau_runner"
 
 
@@ -138,15 +139,7 @@ def main() -> None:
 
 
 def write_section(lines: list[str]) -> None:
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    body = HEADING + "\n\n" + "\n".join(lines).rstrip() + "\n"
-    if HEADING + "\n" in text:
-        head, rest = text.split(HEADING + "\n", 1)
-        nxt = rest.find("\n## ")
-        text = head + body + (rest[nxt:] if nxt >= 0 else "")
-    else:
-        text = text.rstrip() + "\n\n" + body
-    RESULTS.write_text(text)
+    _results.write_section(HEADING, lines)
 
 
 if __name__ == "__main__":

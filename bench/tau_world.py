@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
-import re
 import sys
 import tempfile
 from pathlib import Path
+
+import _results
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -34,15 +35,7 @@ def main() -> None:
         + "\n".join(rows)
         + "\n"
     )
-    out = Path(__file__).with_name("RESULTS.md")
-    text = out.read_text() if out.exists() else "# Benchmarks\n"
-    pattern = re.compile(r"## tau_world \(generated worlds\)\n.*?(?=\n## |\Z)", re.S)
-    text = (
-        pattern.sub(section.rstrip("\n") + "\n", text)
-        if pattern.search(text)
-        else text.rstrip("\n") + "\n\n" + section
-    )
-    out.write_text(text)
+    _results.write_section("## tau_world (generated worlds)", section)
 
 
 if __name__ == "__main__":
