@@ -23,6 +23,11 @@ def train_cmd(
     lr: float = typer.Option(3e-3, "--lr", help="Peak learning rate (cosine schedule)."),
     init_from: str = typer.Option("", "--init", help="Continue from a checkpoint directory (second phase)."),
     batch_seed: int | None = typer.Option(None, "--batch-seed", help="Seed of batches/masks (default: --seed)."),
+    max_length: int = typer.Option(1024, "--max-length", help="Longest input the model accepts (RoPE)."),
+    infill_batch: int = typer.Option(0, "--infill-batch", help="Span-infill rows per step (degraded world policies)."),
+    insert_min: int = typer.Option(48, "--insert-min", help="Mask-run floor of insertion slots in infill rows."),
+    world_copies: int = typer.Option(0, "--world-copies", help="Extra copies of each world policy in the stream."),
+    infill_traces: bool = typer.Option(False, "--infill-traces", help="Prefix infill rows with failing-trace text."),
 ) -> None:
     """Generate the corpus, train tokenizer + model with the masked-diffusion objective, save, evaluate."""
     from diffprompt.dlm.train import TrainConfig, train
@@ -37,6 +42,11 @@ def train_cmd(
         lr=lr,
         init_from=init_from,
         batch_seed=batch_seed,
+        max_length=max_length,
+        infill_batch=infill_batch,
+        insert_min=insert_min,
+        world_copies=world_copies,
+        infill_traces=infill_traces,
     )
     train(cfg, out, log=lambda m: common.console.print(m, highlight=False))
 
@@ -53,12 +63,13 @@ def eval_cmd(
 
     from diffprompt.dlm.corpus import split_corpus
     from diffprompt.dlm.model import load_builtin
-    from diffprompt.dlm.train import evaluate_model
+    from diffprompt.dlm.train import evaluate_infill, evaluate_model
 
     torch.set_num_threads(1)
     dlm = load_builtin(path=path)
     train_docs, held = split_corpus(6000, heldout, seed)
     m = evaluate_model(dlm.model, dlm.tokenizer, held, train_docs=train_docs, seed=seed)
+    m["world_slots"] = evaluate_infill(dlm.model, dlm.tokenizer)
     if as_json:
         common.print_json(m)
         return
@@ -78,6 +89,12 @@ def eval_cmd(
             f"{r['unigram_ce_nats']:.3f}",
         )
     common.console.print(table)
+    ws = m["world_slots"]
+    assert isinstance(ws, dict)
+    common.console.print(
+        f"world-policy slots (deleted/garbled rules, all masked, one forward): accuracy {ws['accuracy']:.3f}, "
+        f"on rule tokens {ws['content_accuracy']:.3f}, CE {ws['ce_nats']:.3f} nats"
+    )
     nel = m["nelbo"]
     assert isinstance(nel, dict)
     common.console.print(f"NELBO {nel['nats_per_token']:.3f} nats/token (unigram {nel['unigram_nats_per_token']:.3f})")

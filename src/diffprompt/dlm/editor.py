@@ -71,6 +71,7 @@ class DLMEditorConfig:
     trace_tokens: int = 160
     resample_rounds: int = 1
     repeat_penalty: float = 2.0  # logit penalty on repeating an already-written neighbouring token
+    insert_min: int = 48  # mask-run floor (tokens) of an insertion slot: a new rule may outgrow its anchor
 
     def hash(self, model_name: str) -> str:
         blob = json.dumps({"model": model_name, **asdict(self)}, sort_keys=True)
@@ -115,8 +116,10 @@ class DLMEditor:
         n: int,
         rng: random.Random,
         feedback: Sequence[str],
+        inserts: Sequence[str] = (),
     ) -> list[_Row]:
         cfg = self.config
+        min_runs = {sid: cfg.insert_min for sid in inserts if sid in span_ids}
         rows = []
         for i in range(n):
             pool = list(traces)
@@ -135,6 +138,7 @@ class DLMEditor:
                 k_traces=cfg.k_traces,
                 trace_tokens=cfg.trace_tokens,
                 feedback=feedback,
+                min_runs=min_runs,
             )
             rows.append(_Row(layout=lay, factor=factor, trace_ids=tuple(t.trace.id for t in chosen)))
         return rows
@@ -216,12 +220,14 @@ class DLMEditor:
             return []
         rejected = {k: set(v) for k, v in self._rejected.items()}
         feedback: Sequence[str] = ()
+        inserts: tuple[str, ...] = ()
         if context is not None:
+            inserts = tuple(getattr(context, "insert_span_ids", ()) or ())
             for k, v in (getattr(context, "rejected", None) or {}).items():
                 rejected.setdefault(k, set()).update(_norm(t) for t in v)
             feedback = tuple(getattr(context, "feedback", ()) or ())[:4]
         rng = random.Random(seed)
-        rows = self._rows(prompt, span_ids, traces, n, rng, feedback)
+        rows = self._rows(prompt, span_ids, traces, n, rng, feedback, inserts)
         seen = {prompt.text}
         out: list[Candidate] = []
         pending = list(range(n))

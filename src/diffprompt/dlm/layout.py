@@ -141,9 +141,12 @@ def build_layout(
     trace_tokens: int = 160,
     feedback: Sequence[str] = (),
     min_mask: int = 1,
+    min_runs: Mapping[str, int] | None = None,
 ) -> Layout:
     """Lay out one DLM input row (see the module docstring).
 
+    ``min_runs`` gives a floor on the mask-run length of some spans (insertion slots: the new rule may be
+    longer than the neighbour it was copied from; unused positions are filled with EOS and stripped).
     Raises ``ValidationError`` for unknown span ids and ``ModelError`` when the prompt with its mask
     runs alone does not fit ``dlm.max_length``.
     """
@@ -166,7 +169,7 @@ def build_layout(
         if s.id in chosen:
             prefixes[s.id], vis_ids, content_ids = span_pieces(tok, s)
             body += vis_ids
-            n = max(min_mask, round(len(content_ids) * factor))
+            n = max(min_mask, (min_runs or {}).get(s.id, 0), round(len(content_ids) * factor))
             runs[s.id] = (len(body), len(body) + n)
             body += [dlm.mask_id] * n
         else:

@@ -17,12 +17,13 @@ import math
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
+from diffprompt.dlm.infill_rows import InfillRow, infill_row
 from diffprompt.dlm.model import MDConfig, MDTransformer, save_model
 from diffprompt.dlm.tokenizer import BuiltinTokenizer, train_tokenizer
 from diffprompt.spans import segment
@@ -49,11 +50,15 @@ class TrainConfig:
     n_layers: int = 4
     n_heads: int = 4
     d_ff: int = 384
-    max_length: int = 512
+    max_length: int = 1024
     threads: int = 1
     max_minutes: float = 0.0  # safety stop (0 = none); the step reached is recorded in metrics
     init_from: str = ""  # continue from a checkpoint dir (its tokenizer and weights); "" = from scratch
     batch_seed: int | None = None  # seed of batches, masks (default: seed); vary it for a second phase
+    infill_batch: int = 0  # rows per step of the span-infill objective on degraded world policies (0 = off)
+    insert_min: int = 48  # mask-run length floor of an insertion slot (as DLMEditorConfig.insert_min)
+    infill_traces: bool = False  # prefix infill rows with rendered failing-trace snippets (as the layout does)
+    world_copies: int = 0  # extra copies of every full world policy in the diffusion stream (upweighting)
 
 
 def encode_document(tok: BuiltinTokenizer, text: str) -> tuple[list[int], list[tuple[int, int]]]:
@@ -112,6 +117,34 @@ def diffusion_loss(
     return (ce * masked / t[:, None]).sum() / (b * n)
 
 
+def infill_loss(
+    model: MDTransformer, rows: Sequence[InfillRow], *, pad_id: int, mask_id: int, generator: torch.Generator
+) -> torch.Tensor:
+    """Cross-entropy on the slot positions of span-infill rows (mean over the still-masked positions).
+
+    Per row a fraction ``t ~ U(0.1, 1)`` of the slot stays masked and the rest is revealed with its
+    target, as in the middle of a denoising run; every row keeps at least one masked position.
+    """
+    width = max(len(r.ids) for r in rows)
+    b = len(rows)
+    x = torch.full((b, width), pad_id, dtype=torch.long)
+    y = torch.full((b, width), -100, dtype=torch.long)
+    attn = torch.zeros((b, width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        x[i, : len(r.ids)] = torch.tensor(r.ids)
+        attn[i, : len(r.ids)] = 1
+        pos = torch.tensor([p for p, _ in r.targets])
+        tgt = torch.tensor([t for _, t in r.targets])
+        t = float(torch.rand((), generator=generator)) * 0.9 + 0.1
+        keep = torch.rand(pos.shape, generator=generator) < t
+        keep[int(torch.randint(0, pos.numel(), (1,), generator=generator))] = True
+        x[i, pos[~keep]] = tgt[~keep]
+        x[i, pos[keep]] = mask_id
+        y[i, pos[keep]] = tgt[keep]
+    logits = model(x, attn)
+    return F.cross_entropy(logits.flatten(0, 1), y.flatten(), ignore_index=-100)
+
+
 def _lr(step: int, cfg: TrainConfig) -> float:
     if step < cfg.warmup:
         return cfg.lr * (step + 1) / cfg.warmup
@@ -140,6 +173,12 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, log: Callable[[str], None] =
         tok = init.tokenizer
     else:
         tok = train_tokenizer(train_docs, vocab_size=cfg.vocab_size)
+    if cfg.world_copies:
+        from diffprompt.dlm.corpus import world_text
+
+        pol = list(world_text().policies) * cfg.world_copies
+        train_docs = list(train_docs) + pol
+        random.Random(cfg.seed + 5).shuffle(train_docs)
     log(f"corpus: {len(train_docs)} train / {len(held_docs)} held-out docs; vocab {tok.vocab_size}")
     stream = torch.tensor(build_stream(tok, train_docs, rng=rng, eos_prob=cfg.eos_insert_prob))
     log(f"train stream: {stream.numel()} tokens")
@@ -153,6 +192,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, log: Callable[[str], None] =
     )
     model = MDTransformer(mcfg) if init is None else init.model
     if init is not None:
+        if cfg.max_length > model.cfg.max_length:  # RoPE: the same weights run on longer inputs
+            model.cfg = replace(model.cfg, max_length=cfg.max_length)
         mcfg = model.cfg
         log(f"continuing from {cfg.init_from} ({sum(p.numel() for p in model.parameters())} params)")
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
@@ -162,6 +203,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, log: Callable[[str], None] =
         lr=cfg.lr,
         betas=(0.9, 0.98),
     )
+    row_rng = random.Random(cfg.seed + 11)
     t0 = time.perf_counter()
     model.train()
     done = 0
@@ -174,6 +216,23 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, log: Callable[[str], None] =
         for g in opt.param_groups:
             g["lr"] = _lr(step, cfg)
         loss = diffusion_loss(model, x, mask_id=tok.mask_id, eps=cfg.eps, generator=gen)
+        if cfg.infill_batch:
+            rows: list[InfillRow] = []
+            while len(rows) < cfg.infill_batch:
+                row = infill_row(
+                    tok,
+                    row_rng,
+                    domain=row_rng.choice(("airline", "airline", "retail")),
+                    bos_id=tok.bos_id,
+                    mask_id=tok.mask_id,
+                    eos_id=tok.eos_id,
+                    insert_min=cfg.insert_min,
+                    max_len=mcfg.max_length,
+                    traces=cfg.infill_traces,
+                )
+                if row is not None:
+                    rows.append(row)
+            loss = loss + infill_loss(model, rows, pad_id=tok.pad_id, mask_id=tok.mask_id, generator=gen)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -186,6 +245,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, log: Callable[[str], None] =
     save_model(model, tok, out_dir)
     log("evaluating on the held-out documents")
     metrics = evaluate_model(model, tok, held_docs, train_docs=train_docs, seed=cfg.seed)
+    metrics["world_slots"] = evaluate_infill(model, tok)
     metrics["train"] = {
         "config": asdict(cfg),
         "steps_done": done,
@@ -195,6 +255,42 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, log: Callable[[str], None] =
     (Path(out_dir) / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     log(json.dumps({k: v for k, v in metrics.items() if k != "train"}))
     return metrics
+
+
+@torch.no_grad()
+def evaluate_infill(
+    model: MDTransformer, tok: BuiltinTokenizer, *, n_rows: int = 24, seed: int = 10_007
+) -> dict[str, float]:
+    """Slot-filling accuracy on fresh span-infill rows (degraded world policies, all slot positions masked).
+
+    One forward per row, argmax at every masked position, against the rule sentence (+ [EOS] padding);
+    ``content_accuracy`` counts only the positions whose target is a real token. Rows come from a
+    ``random.Random(seed)`` stream that training (``seed + 11``) does not use.
+    """
+    model.eval()
+    rng = random.Random(seed)
+    n = correct = c_n = c_correct = ce = 0.0
+    done = 0
+    while done < n_rows:
+        row = infill_row(
+            tok, rng, domain=rng.choice(("airline", "retail")), bos_id=tok.bos_id, mask_id=tok.mask_id,
+            eos_id=tok.eos_id, max_len=model.cfg.max_length,
+        )
+        if row is None:
+            continue
+        done += 1
+        pos = torch.tensor([p for p, _ in row.targets])
+        tgt = torch.tensor([t for _, t in row.targets])
+        logits = model(torch.tensor(row.ids)[None])[0, pos]
+        hit = logits.argmax(-1) == tgt
+        real = tgt != tok.eos_id
+        n += tgt.numel()
+        correct += float(hit.sum())
+        c_n += float(real.sum())
+        c_correct += float((hit & real).sum())
+        ce += float(F.cross_entropy(logits, tgt, reduction="sum"))
+    return {"rows": float(done), "accuracy": correct / n, "content_accuracy": c_correct / max(1.0, c_n),
+            "ce_nats": ce / n, "masked_tokens": n}
 
 
 def _eval_windows(
