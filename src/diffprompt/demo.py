@@ -46,7 +46,7 @@ class DemoConfig:
     api_key: str | None = None
     world_seed: int = 0
     world_users: int = 200
-    world_tasks: int = 40
+    world_tasks: int = 60
     live_split: str = "train"
     heldout_split: str = "test"
     live_trials: int = 2

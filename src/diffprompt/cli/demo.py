@@ -127,7 +127,7 @@ def demo(
     base_url: str | None = typer.Option(None, "--base-url", help="OpenAI-compatible base URL."),
     trials: int = typer.Option(2, "--trials", min=1, help="Live trials per task."),
     concurrency: int = typer.Option(4, "--concurrency", min=1, help="Episodes at once."),
-    world_tasks: int = typer.Option(40, "--world-tasks", min=5, help="Tasks per split of the generated world."),
+    world_tasks: int = typer.Option(60, "--world-tasks", min=5, help="Tasks per split of the generated world."),
     seed: int = typer.Option(0, "--seed", help="Seed of the whole demo."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object (last line)."),
 ) -> None:
