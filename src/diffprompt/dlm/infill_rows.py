@@ -58,7 +58,7 @@ _AGENT = (
 
 def _trace_text(rng: random.Random, n: int, comments: list[str]) -> str:
     """A failing conversation rendered like ``layout.render_trace`` (synthetic turns, real comment format)."""
-    from diffprompt.dlm.layout import render_template
+    from diffprompt.templating import render as render_template
 
     code = "".join(rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZ0123456789") for _ in range(6))
     num = rng.randrange(1000000, 9999999)
@@ -106,8 +106,8 @@ def infill_row(
     trace_tokens: int = 160,
 ) -> InfillRow | None:
     """A degraded world policy with its slots masked (see the module docstring); None if it does not fit."""
-    from diffprompt.dlm.layout import render_template
     from diffprompt.optimize.attribution import closest_span
+    from diffprompt.templating import render as render_template
     from tau_envs.generate.policy import degrade_policy
 
     policy, rules = _world(domain)

@@ -18,13 +18,13 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from diffprompt.dlm.base import DiffusionLM, DLTokenizer
 from diffprompt.dlm.redact import redact
 from diffprompt.errors import ModelError, ValidationError
 from diffprompt.spans import replace_spans
+from diffprompt.templating import render
 from diffprompt.types import PromptVersion, Span, TraceWithFeedback
 
 _MARKER = re.compile(r"^(\s*(?:[-*+]|\d{1,3}[.)]|#{1,6})\s+)")
@@ -51,23 +51,6 @@ class Layout:
 
     def __len__(self) -> int:
         return len(self.ids)
-
-
-@lru_cache(maxsize=1)
-def _env() -> Any:
-    import jinja2
-
-    return jinja2.Environment(
-        loader=jinja2.PackageLoader("diffprompt", "templates"),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        autoescape=False,
-    )
-
-
-def render_template(name: str, **kwargs: Any) -> str:
-    """Render a package template with ``StrictUndefined``."""
-    return str(_env().get_template(name).render(**kwargs))
 
 
 def _content(msg: Mapping[str, Any]) -> str:
@@ -99,7 +82,7 @@ def render_trace(t: TraceWithFeedback, n: int, *, max_chars: int = 400) -> str:
             text = _content(m)
             if text:
                 messages.append({"role": roles[role], "text": text[:max_chars]})
-    out = render_template("dlm_trace.j2", n=n, outcome=outcome, comments=list(t.comments), messages=messages)
+    out = render("dlm_trace.j2", n=n, outcome=outcome, comments=list(t.comments), messages=messages)
     return redact(out)
 
 
@@ -178,7 +161,7 @@ def build_layout(
     if pos < len(text):
         body += tok.encode(text[pos:], add_special_tokens=False)
     instr = tok.encode(
-        render_template("dlm_instruction.j2", feedback=[redact(f) for f in feedback]),
+        render("dlm_instruction.j2", feedback=[redact(f) for f in feedback]),
         add_special_tokens=False,
     )
     room = dlm.max_length - len(body) - 2 * len(bnd)
