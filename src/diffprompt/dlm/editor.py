@@ -1,7 +1,7 @@
 """The DLM editor: masked weak spans → N candidate prompts in one batched sampler call.
 
-``Editor`` is the seam the optimizer calls. ``DLMEditor`` lays out one row per candidate (factor and
-trace sample vary by row), left-pads the rows into one batch, runs ``diffprompt.dlm.sampler.infill``
+``DLMEditor`` implements the optimizer's ``Editor`` seam (``diffprompt.optimize.editors``): it lays
+out one row per candidate (factor and trace sample vary by row), left-pads the rows into one batch, runs ``diffprompt.dlm.sampler.infill``
 once, and decodes each row back into a prompt whose unmasked spans are byte-identical. A memory of
 rejected texts per span id (``remember_rejected`` or ``context.rejected``) keeps a failed text from
 being proposed again: rows that reproduce one are resampled once with a fresh seed, then dropped.
@@ -16,7 +16,7 @@ import random
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 
@@ -25,24 +25,6 @@ from diffprompt.dlm.layout import Layout, build_layout, decode_candidate, decode
 from diffprompt.errors import ConfigError
 from diffprompt.spans import replace_spans
 from diffprompt.types import Candidate, PromptVersion, TraceWithFeedback
-
-
-class Editor(Protocol):
-    """Proposes candidate prompts that rewrite only ``span_ids`` of ``prompt``.
-
-    Same arguments and seed → same candidates. Returns at most ``n`` distinct candidates (possibly
-    fewer: duplicates, no-op rewrites and rejected texts are dropped).
-    """
-
-    def propose(
-        self,
-        prompt: PromptVersion,
-        span_ids: Sequence[str],
-        traces: Sequence[TraceWithFeedback],
-        n: int,
-        seed: int,
-    ) -> list[Candidate]: ...
-
 
 _MARK = re.compile(r"^\s*(?:[-*+]|\d{1,3}[.)]|#{1,6})\s+")
 

@@ -47,7 +47,12 @@ class EditContext:
 
 
 class Editor(Protocol):
-    """The editor seam (structurally identical to ``diffprompt.dlm.editor.Editor``)."""
+    """The editor seam: proposes candidates that rewrite only ``span_ids`` of ``prompt``.
+
+    Same arguments and seed → same candidates. Returns at most ``n`` distinct candidates (possibly
+    fewer: duplicates, no-op rewrites and rejected texts are dropped). Implementations: ``DLMEditor``
+    (``diffprompt.dlm.editor``), ``ARInfillEditor``, ``RewriteEditor``, ``FakeEditor``.
+    """
 
     def propose(
         self,
