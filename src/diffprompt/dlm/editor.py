@@ -1,11 +1,11 @@
 """The DLM editor: masked weak spans → N candidate prompts in one batched sampler call.
 
 ``DLMEditor`` implements the optimizer's ``Editor`` seam (``diffprompt.optimize.editors``): it lays
-out one row per candidate (factor and trace sample vary by row), left-pads the rows into one batch, runs ``diffprompt.dlm.sampler.infill``
-once, and decodes each row back into a prompt whose unmasked spans are byte-identical. A memory of
-rejected texts per span id (``remember_rejected`` or ``context.rejected``) keeps a failed text from
-being proposed again: rows that reproduce one are resampled once with a fresh seed, then dropped.
-``FakeEditor`` is a deterministic stand-in for tests.
+out one row per candidate (factor and trace sample vary by row), left-pads the rows into one batch,
+runs ``diffprompt.dlm.sampler.infill`` once, and decodes each row back into a prompt whose unmasked
+spans are byte-identical. A memory of rejected texts per span id (``remember_rejected`` or
+``context.rejected``) keeps a failed text from being proposed again: rows that reproduce one are
+resampled once with a fresh seed, then dropped. ``FakeEditor`` is a deterministic stand-in for tests.
 """
 
 from __future__ import annotations
