@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,3 +102,27 @@ def refused_already(ctx: Ctx) -> bool:
     return last.startswith(
         ("i'm sorry, but i cannot", "sorry, this is not possible", "understood, i will not")
     )
+
+
+def opening(
+    ctx: Ctx, writes: tuple[str, ...], classify: Callable[[str], str], menu: str
+) -> Decision | str:
+    """The moves every domain's agent makes first: greet, wrap up, find the request kind.
+
+    Returns the move to make (greeting, wrap-up after a write or a refusal, the menu for an unknown
+    request), or the request kind when the domain must act on it.
+    """
+    conv = ctx.conv
+    if not conv.users:
+        return ctx.say("Hello! How can I help you today?")
+    done = after_write(ctx, writes)
+    if done is not None:
+        return done
+    if refused_already(ctx):
+        return ctx.say("Is there anything else I can help you with?")
+    kind = classify(conv.users[0])
+    if kind == "unknown":
+        kind = classify(conv.user_text)
+    if kind == "unknown":
+        return ctx.say(menu)
+    return kind

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from tau_envs.generate.airline_db import FREE_BAGS
-from tau_envs.sim.agent_base import Ctx, Decision, after_write, refused_already
+from tau_envs.sim.agent_base import Ctx, Decision, opening
 from tau_envs.sim.conversation import AIRPORT, DATE, FLIGHT, PAYMENT_ID, PERSON, RES_ID, USER_ID
 
 WRITES = (
@@ -364,21 +364,16 @@ def _book(ctx: Ctx, uid: str, user: dict[str, Any]) -> Decision:
     )
 
 
+MENU = "I can help you book, change or cancel a reservation. What would you like to do?"
+
+
 def decide(ctx: Ctx) -> Decision:
     """The next move of the simulated airline agent."""
     conv = ctx.conv
-    if not conv.users:
-        return ctx.say("Hello! How can I help you today?")
-    done = after_write(ctx, WRITES)
-    if done is not None:
-        return done
-    if refused_already(ctx):
-        return ctx.say("Is there anything else I can help you with?")
-    kind = classify(conv.users[0])
-    if kind == "unknown":
-        kind = classify(conv.user_text)
-    if kind == "unknown":
-        return ctx.say("I can help you book, change or cancel a reservation. What would you like to do?")
+    move = opening(ctx, WRITES, classify, MENU)
+    if not isinstance(move, str):
+        return move
+    kind = move
     uid = conv.last(USER_ID)
     if uid is None:
         return ctx.say("Could you please provide your user id?", "Sure, I can help. What is your user id?")

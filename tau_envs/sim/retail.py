@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tau_envs.sim.agent_base import Ctx, Decision, after_write, refused_already
+from tau_envs.sim.agent_base import Ctx, Decision, opening
 from tau_envs.sim.conversation import EMAIL, ITEM_ID, ORDER_ID, PAYMENT_ID
 
 WRITES = (
@@ -336,24 +336,18 @@ def _order_and_user(ctx: Ctx) -> tuple[Decision | None, Any, Any]:
     return None, order, user if isinstance(user, dict) else {}
 
 
+MENU = (
+    "I can help you cancel or modify a pending order, or return or exchange a delivered order. "
+    "What would you like to do?"
+)
+
+
 def decide(ctx: Ctx) -> Decision:
     """The next move of the simulated retail agent."""
-    conv = ctx.conv
-    if not conv.users:
-        return ctx.say("Hello! How can I help you today?")
-    done = after_write(ctx, WRITES)
-    if done is not None:
-        return done
-    if refused_already(ctx):
-        return ctx.say("Is there anything else I can help you with?")
-    kind = classify(conv.users[0])
-    if kind == "unknown":
-        kind = classify(conv.user_text)
-    if kind == "unknown":
-        return ctx.say(
-            "I can help you cancel or modify a pending order, or return or exchange a delivered order. "
-            "What would you like to do?"
-        )
+    move = opening(ctx, WRITES, classify, MENU)
+    if not isinstance(move, str):
+        return move
+    kind = move
     stop, order, user = _order_and_user(ctx)
     if stop is not None:
         return stop
