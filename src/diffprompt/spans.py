@@ -21,17 +21,56 @@ from typing import Literal
 from diffprompt.errors import ValidationError
 from diffprompt.types import Span, SpanKind
 
+# The one definition of a list marker (``-``, ``*``, ``+``, ``1.``, ``1)``) and a heading marker
+# (``#`` .. ``######``). Every module that strips, keeps or compares markers uses the functions below.
+BULLET_MARKER = r"[-*+]|\d{1,3}[.)]"
+HEADING_MARKER = r"#{1,6}"
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s+\S")
-_BULLET = re.compile(r"^(\s*)(?:[-*+]|\d{1,3}[.)])\s+\S")
+_BULLET = re.compile(rf"^(\s*)(?:{BULLET_MARKER})\s+\S")
+_MARKER = re.compile(rf"^(\s*(?:{BULLET_MARKER}|{HEADING_MARKER}))(\s+)")
+_BULLET_ONLY = re.compile(rf"^(\s*(?:{BULLET_MARKER}))(\s+)")
 # A sentence ends at . ! ? (optionally followed by closing quotes/brackets) before whitespace and
 # an upper-case letter, digit, quote or bracket. Abbreviations like "e.g." are protected below.
 _SENT_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[A-Z0-9\"'(\[])")
 _ABBREV = re.compile(r"\b(?:e\.g|i\.e|etc|vs|Mr|Mrs|Ms|Dr|No|approx|incl)\.$", re.IGNORECASE)
 
 
+def split_marker(text: str, *, headings: bool = True) -> tuple[str, str]:
+    """``(marker, rest)`` with ``marker + rest == text``.
+
+    ``marker`` is the leading list marker (``"- "``, ``"  12) "``) or, with ``headings``, the heading
+    marker (``"## "``), including its indentation and the whitespace after it; ``""`` when the text
+    starts with none (a marker needs whitespace after it: ``"-5 dollars"`` has none).
+    """
+    m = (_MARKER if headings else _BULLET_ONLY).match(text)
+    return (m.group(0), text[m.end() :]) if m else ("", text)
+
+
+def strip_marker(text: str, *, headings: bool = True) -> str:
+    """``text`` without its leading list (or heading) marker; see ``split_marker``."""
+    return split_marker(text, headings=headings)[1]
+
+
+def squash_whitespace(text: str) -> str:
+    """Runs of whitespace as one space, no leading or trailing whitespace."""
+    return " ".join(text.split())
+
+
+def normalize_text(text: str) -> str:
+    """The comparison form of a span text: marker stripped, whitespace squashed, lower case.
+
+    Two texts that differ only in bullet style, indentation, line wrapping or case normalise equally
+    (the rejected-edit memory and duplicate checks compare this form). Idempotent.
+    """
+    out = text
+    while (rest := strip_marker(out)) != out:  # "- 1. x" loses both markers: idempotent
+        out = rest
+    return squash_whitespace(out).lower()
+
+
 def span_id(text: str, occurrence: int = 0) -> str:
     """The stable id of a span with this text, for its ``occurrence``-th repeat in the prompt."""
-    digest = hashlib.sha1(" ".join(text.split()).encode("utf-8")).hexdigest()[:12]
+    digest = hashlib.sha1(squash_whitespace(text).encode("utf-8")).hexdigest()[:12]
     return f"sp_{digest}" if occurrence == 0 else f"sp_{digest}-{occurrence}"
 
 
@@ -140,7 +179,7 @@ def segment(text: str) -> tuple[Span, ...]:
     spans = []
     for s, e, kind in ranges:
         piece = text[s:e]
-        key = " ".join(piece.split())
+        key = squash_whitespace(piece)
         n = seen.get(key, 0)
         seen[key] = n + 1
         spans.append(Span(id=span_id(piece, n), start=s, end=e, text=piece, kind=kind))

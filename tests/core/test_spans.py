@@ -11,10 +11,13 @@ from diffprompt.spans import (
     changed_span_ids,
     diff_spans,
     mask_text,
+    normalize_text,
     render_diff,
     replace_spans,
     segment,
     span_id,
+    split_marker,
+    strip_marker,
 )
 
 POLICY = """# Airline agent policy
@@ -133,3 +136,38 @@ def test_diff_render_and_mask_text() -> None:
     assert "+ [" in rendered and "Never guess an id." in rendered
     assert "[MASK]" in mask_text(POLICY, spans, [s.id])
     assert "Do not guess." not in mask_text(POLICY, spans, [s.id])
+
+
+# --- the one marker / text normaliser -------------------------------------------------------------
+markers = st.sampled_from(["- ", "* ", "+ ", "1. ", "12) ", "  - ", "-\t", "## ", "# ", "###### "])
+words = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=0, max_size=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(words)
+def test_split_marker_is_lossless_and_normalize_is_idempotent(text: str) -> None:
+    marker, rest = split_marker(text)
+    assert marker + rest == text
+    assert strip_marker(text) == rest
+    once = normalize_text(text)
+    assert normalize_text(once) == once
+    assert once == once.strip() and "  " not in once
+
+
+@settings(max_examples=300, deadline=None)
+@given(markers, markers, st.text(alphabet="abcXYZ .,!", min_size=1, max_size=30), st.sampled_from([" ", "\n  ", "\t"]))
+def test_normalize_ignores_marker_style_wrapping_and_case(m1: str, m2: str, body: str, gap: str) -> None:
+    body = "word " + body
+    wrapped = body.replace(" ", gap, 1)
+    assert normalize_text(m1 + body) == normalize_text(m2 + wrapped.upper()) == normalize_text(body)
+
+
+def test_marker_examples() -> None:
+    assert split_marker("- Confirm before refunds.") == ("- ", "Confirm before refunds.")
+    assert split_marker("  3) Ask first") == ("  3) ", "Ask first")
+    assert split_marker("## Cancellation") == ("## ", "Cancellation")
+    assert split_marker("## Cancellation", headings=False) == ("", "## Cancellation")
+    assert split_marker("-5 dollars is the fee") == ("", "-5 dollars is the fee")  # no space: no marker
+    assert split_marker("1234. Not a list") == ("", "1234. Not a list")  # at most three digits
+    assert normalize_text("- 1. Never  Guess") == "never guess"
+    assert normalize_text("- ") == ""

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -23,19 +22,8 @@ import torch
 from diffprompt.dlm.base import DiffusionLM
 from diffprompt.dlm.layout import Layout, build_layout, decode_candidate, decode_fills
 from diffprompt.errors import ConfigError
-from diffprompt.spans import replace_spans
+from diffprompt.spans import normalize_text, replace_spans, split_marker
 from diffprompt.types import Candidate, PromptVersion, TraceWithFeedback
-
-_MARK = re.compile(r"^\s*(?:[-*+]|\d{1,3}[.)]|#{1,6})\s+")
-
-
-def _norm(text: str) -> str:
-    return " ".join(_MARK.sub("", text).split()).lower()
-
-
-def _marker(text: str) -> str:
-    m = _MARK.match(text)
-    return m.group(0) if m else ""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -82,13 +70,13 @@ class DLMEditor:
         if not self.config.factors or min(self.config.factors) <= 0:
             raise ConfigError("DLMEditor factors must be a non-empty tuple of positive numbers")
         self.dlm = dlm
-        self._rejected: dict[str, set[str]] = {k: {_norm(t) for t in v} for k, v in (rejected or {}).items()}
+        self._rejected: dict[str, set[str]] = {k: {normalize_text(t) for t in v} for k, v in (rejected or {}).items()}
         self.config_hash = self.config.hash(dlm.name)
         self.last_forwards = 0  # forwards of the latest sampler call (for benchmarks and run records)
 
     def remember_rejected(self, span_id: str, text: str) -> None:
         """Never propose ``text`` (normalised) for ``span_id`` again."""
-        self._rejected.setdefault(span_id, set()).add(_norm(text))
+        self._rejected.setdefault(span_id, set()).add(normalize_text(text))
 
     def _rows(
         self,
@@ -206,7 +194,7 @@ class DLMEditor:
         if context is not None:
             inserts = tuple(getattr(context, "insert_span_ids", ()) or ())
             for k, v in (getattr(context, "rejected", None) or {}).items():
-                rejected.setdefault(k, set()).update(_norm(t) for t in v)
+                rejected.setdefault(k, set()).update(normalize_text(t) for t in v)
             feedback = tuple(getattr(context, "feedback", ()) or ())[:4]
         rng = random.Random(seed)
         rows = self._rows(prompt, span_ids, traces, n, rng, feedback, inserts)
@@ -221,7 +209,7 @@ class DLMEditor:
             for i, ids in zip(pending, filled, strict=True):
                 row = rows[i]
                 fills = decode_fills(self.dlm, row.layout, ids)
-                bad = [sid for sid, t in fills.items() if t and _norm(t) in rejected.get(sid, set())]
+                bad = [sid for sid, t in fills.items() if t and normalize_text(t) in rejected.get(sid, set())]
                 if bad:
                     # keep the original text of a span whose fill was rejected before; retry the row
                     retry.append(i)
@@ -276,7 +264,9 @@ class FakeEditor:
         by_id = {s.id: s for s in prompt.spans}
         for i in range(n):
             rng = random.Random(seed * 1_000_003 + i)
-            repl = {sid: _marker(by_id[sid].text) + rng.choice(self.texts) for sid in span_ids if sid in by_id}
+            repl = {
+                sid: split_marker(by_id[sid].text)[0] + rng.choice(self.texts) for sid in span_ids if sid in by_id
+            }
             text = replace_spans(prompt.text, prompt.spans, repl)
             if text in seen:
                 continue

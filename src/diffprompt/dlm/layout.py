@@ -23,11 +23,9 @@ from typing import Any
 from diffprompt.dlm.base import DiffusionLM, DLTokenizer
 from diffprompt.dlm.redact import redact
 from diffprompt.errors import ModelError, ValidationError
-from diffprompt.spans import replace_spans
+from diffprompt.spans import replace_spans, split_marker
 from diffprompt.templating import render
 from diffprompt.types import PromptVersion, Span, TraceWithFeedback
-
-_MARKER = re.compile(r"^(\s*(?:[-*+]|\d{1,3}[.)]|#{1,6})\s+)")
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -87,8 +85,7 @@ def render_trace(t: TraceWithFeedback, n: int, *, max_chars: int = 400) -> str:
 
 
 def _split_marker(span: Span) -> tuple[str, str]:
-    m = _MARKER.match(span.text) if span.kind in ("bullet", "heading") else None
-    return (m.group(1), span.text[m.end() :]) if m else ("", span.text)
+    return split_marker(span.text) if span.kind in ("bullet", "heading") else ("", span.text)
 
 
 def span_pieces(tok: DLTokenizer, span: Span) -> tuple[str, list[int], list[int]]:

@@ -28,7 +28,15 @@ from typing import Any, Protocol
 
 from diffprompt.optimize.attribution import closest_span, tfidf_similarity
 from diffprompt.optimize.templates import render, transcript
-from diffprompt.spans import changed_span_ids, replace_spans, segment
+from diffprompt.spans import (
+    changed_span_ids,
+    normalize_text,
+    replace_spans,
+    segment,
+    split_marker,
+    squash_whitespace,
+    strip_marker,
+)
 from diffprompt.types import Candidate, PromptVersion, Span, SpanKind, TraceWithFeedback
 
 
@@ -97,18 +105,13 @@ def _feedback_lines(traces: Sequence[TraceWithFeedback], context: EditContext, l
     return out[:limit]
 
 
-def _norm(text: str) -> str:
-    """Whitespace- and bullet-insensitive form of a span text (for the rejected-edit memory)."""
-    return " ".join(re.sub(r"^\s*(?:[-*+]|\d{1,3}[.)])\s+", "", text).split()).lower()
-
-
 def _bulletise(text: str, kind: SpanKind, like: str) -> str:
-    text = " ".join(text.split())
+    text = squash_whitespace(text)
     if kind == "bullet":
-        m = re.match(r"^(\s*(?:[-*+]|\d{1,3}[.)])\s+)", like)
-        prefix = m.group(1) if m else "- "
-        return text if re.match(r"^\s*(?:[-*+]|\d{1,3}[.)])\s+", text) else prefix + text
-    return re.sub(r"^\s*(?:[-*+]|\d{1,3}[.)])\s+", "", text)
+        if split_marker(text, headings=False)[0]:
+            return text
+        return (split_marker(like, headings=False)[0] or "- ") + text
+    return strip_marker(text, headings=False)
 
 
 class LLMFiller:
@@ -162,8 +165,8 @@ class HintFiller:
         out: dict[int, str] = {}
         used: set[str] = set()
         for slot in slots:
-            banned = {_norm(t) for t in context.rejected.get(slot.span_id, ())}
-            pool = [h for h in hints if h not in used and _norm(h) not in banned]
+            banned = {normalize_text(t) for t in context.rejected.get(slot.span_id, ())}
+            pool = [h for h in hints if h not in used and normalize_text(h) not in banned]
             if not pool:
                 continue
             sims = tfidf_similarity([slot.context or masked_prompt], pool)[0]

@@ -12,7 +12,6 @@ to the anchor. A copy that comes back unchanged is removed again.
 from __future__ import annotations
 
 import random
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -20,7 +19,14 @@ from typing import Any
 from diffprompt.optimize.attribution import SpanScore
 from diffprompt.optimize.config import OptimizeConfig
 from diffprompt.optimize.replay import Case
-from diffprompt.spans import changed_span_ids, diff_spans, render_diff, replace_spans, segment
+from diffprompt.spans import (
+    changed_span_ids,
+    diff_spans,
+    normalize_text,
+    render_diff,
+    replace_spans,
+    segment,
+)
 from diffprompt.types import Candidate, Feedback, PromptVersion, Span, TraceWithFeedback
 
 
@@ -66,10 +72,6 @@ def span_changes(old: Sequence[Span], new: Sequence[Span]) -> list[dict[str, Any
         for c in diff_spans(old, new)
         if c.kind != "unchanged"
     ]
-
-
-def _norm(text: str) -> str:
-    return " ".join(re.sub(r"^\s*(?:[-*+]|\d{1,3}[.)])\s+", "", text).split()).lower()
 
 
 def split_cases(
@@ -233,6 +235,6 @@ def validate_candidate(
     if limit is not None and len(text) > len(incumbent.text) * (1 + limit):
         return bad("invalid", f"grows the prompt by {len(text) / len(incumbent.text) - 1:.0%} (limit {limit:.0%})")
     for sid, new in new_texts.items():
-        if _norm(new) in {_norm(t) for t in rejected.get(sid, ())}:
+        if normalize_text(new) in {normalize_text(t) for t in rejected.get(sid, ())}:
             return bad("repeat", f"proposes a text already rejected for span {sid}")
     return ScreenedCandidate(candidate=cand, valid=True, status="valid", new_texts=new_texts)
