@@ -16,7 +16,6 @@ the stdlib ``ThreadingHTTPServer`` with HTTP/1.1 keep-alive; nothing starts at i
 from __future__ import annotations
 
 import json
-import math
 import socket
 import threading
 import time
@@ -27,6 +26,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from diffprompt.errors import ConfigError
+from tau_envs.tokens import completion_tokens, estimate_tokens, prompt_tokens
+
+__all__ = ["ServerHandle", "completion_body", "estimate_tokens", "policy_responder", "start_server"]
 
 Responder = Callable[[Sequence[Mapping[str, Any]], Sequence[Mapping[str, Any]], int | None], dict[str, Any]]
 
@@ -56,22 +58,9 @@ def policy_responder(
     return respond
 
 
-def estimate_tokens(obj: Any) -> int:
-    """``ceil(chars / 4)`` of the text in ``obj`` (strings, or JSON of anything else)."""
-    if obj is None:
-        return 0
-    text = obj if isinstance(obj, str) else json.dumps(obj, ensure_ascii=False)
-    return math.ceil(len(text) / 4)
-
-
-def _prompt_tokens(messages: Sequence[Mapping[str, Any]], tools: Sequence[Mapping[str, Any]]) -> int:
-    n = sum(estimate_tokens(m.get("content")) + estimate_tokens(m.get("tool_calls")) + 3 for m in messages)
-    return n + (estimate_tokens(list(tools)) if tools else 0)
-
-
-def completion_body(model: str, message: Mapping[str, Any], prompt_tokens: int) -> dict[str, Any]:
+def completion_body(model: str, message: Mapping[str, Any], n_prompt: int) -> dict[str, Any]:
     """A ``chat.completion`` response object for one assistant ``message``."""
-    completion_tokens = estimate_tokens(message.get("content")) + estimate_tokens(message.get("tool_calls"))
+    n_out = completion_tokens(message)
     return {
         "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
         "object": "chat.completion",
@@ -91,9 +80,9 @@ def completion_body(model: str, message: Mapping[str, Any], prompt_tokens: int) 
             }
         ],
         "usage": {
-            "prompt_tokens": prompt_tokens,
-            "completion_tokens": completion_tokens,
-            "total_tokens": prompt_tokens + completion_tokens,
+            "prompt_tokens": n_prompt,
+            "completion_tokens": n_out,
+            "total_tokens": n_prompt + n_out,
         },
     }
 
@@ -192,7 +181,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(
             200,
             completion_body(
-                str(req.get("model") or self.state.model), message, _prompt_tokens(messages, tools)
+                str(req.get("model") or self.state.model), message, prompt_tokens(messages, tools)
             ),
         )
 

@@ -23,8 +23,8 @@ from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field
 
-from tau_envs.serve import estimate_tokens
 from tau_envs.sim.policy import SimulatedPolicy
+from tau_envs.tokens import completion_tokens, prompt_tokens
 
 
 class SimulatedChatModel(BaseChatModel):
@@ -82,12 +82,8 @@ class SimulatedChatModel(BaseChatModel):
             }
             for c in reply.get("tool_calls") or ()
         ]
-        prompt_tokens = sum(
-            estimate_tokens(m.get("content")) + estimate_tokens(m.get("tool_calls")) + 3 for m in oa_messages
-        ) + (estimate_tokens(self.tools) if self.tools else 0)
-        out_tokens = estimate_tokens(reply.get("content")) + estimate_tokens(reply.get("tool_calls"))
-        usage = UsageMetadata(
-            input_tokens=prompt_tokens, output_tokens=out_tokens, total_tokens=prompt_tokens + out_tokens
-        )
+        in_tokens = prompt_tokens(oa_messages, self.tools)
+        out_tokens = completion_tokens(reply)
+        usage = UsageMetadata(input_tokens=in_tokens, output_tokens=out_tokens, total_tokens=in_tokens + out_tokens)
         msg = AIMessage(content=reply.get("content") or "", tool_calls=tool_calls, usage_metadata=usage)
         return ChatResult(generations=[ChatGeneration(message=msg)])
