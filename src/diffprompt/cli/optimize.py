@@ -74,7 +74,7 @@ def optimize_cmd(
     ctx: typer.Context,
     slot: str = typer.Option(..., "--slot", help="The prompt slot to optimize."),
     env: str = typer.Option(
-        "tau:airline", "--env", help="Replay env: tau:airline | tau:retail | tau:<domain>:<dir>."
+        "tau:airline", "--env", help="Replay env: tau:airline | tau:retail | tau:<domain>:<dir> | dataset:PATH."
     ),
     editor: str = typer.Option("dlm", "--editor", help="dlm | ar | rewrite."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Decide, record, but do not promote."),

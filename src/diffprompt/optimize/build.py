@@ -29,11 +29,30 @@ class EnvSpec:
     data_dir: Path | None = None
 
 
+# Env kinds beside τ: ``kind -> "module:function"``. The function takes the spec string and keyword
+# arguments (model, base_url, api_key, meter, judge, protected) and returns a bundle with ``env``,
+# ``blamer`` and ``seed_prompt``; ``env_plugin`` resolves it (None for τ specs).
+ENV_PLUGINS: dict[str, str] = {"dataset": "diffprompt.datasets.build:build_bundle"}
+
+
+def env_plugin(spec: str) -> Any:
+    """The registered builder for ``spec``'s kind (``dataset:PATH`` …), or None (τ and unknown)."""
+    import importlib
+
+    target = ENV_PLUGINS.get(spec.partition(":")[0])
+    if target is None:
+        return None
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
 def parse_env_spec(spec: str) -> EnvSpec:
     kind, _, rest = spec.partition(":")
     domain, _, path = rest.partition(":")
     if kind != "tau" or domain not in ("airline", "retail"):
-        raise ConfigError(f"unknown --env {spec!r}: use tau:airline, tau:retail or tau:<domain>:<data dir>")
+        raise ConfigError(
+            f"unknown --env {spec!r}: use tau:airline, tau:retail, tau:<domain>:<data dir> or dataset:PATH.jsonl"
+        )
     return EnvSpec(kind="tau", domain=domain, data_dir=Path(path).expanduser() if path else None)
 
 

@@ -83,31 +83,20 @@ def run_request(
 
     cfg = OptimizeConfig.from_dict(dict(req.config))
     state = store.slot_state(req.slot)
-    spec = build.parse_env_spec(req.env)
+    plugin = build.env_plugin(req.env)  # dataset:PATH and other registered env kinds
+    spec = build.parse_env_spec(req.env) if plugin is None else None
     if req.editor not in build.EDITORS:
         raise ConfigError(f"unknown editor {req.editor!r}; choose one of {', '.join(build.EDITORS)}")
     dlm = _load_dlm(req.dlm) if (req.editor == "dlm" or req.likelihood) else None  # fails fast: ModelError
-    domain = build.build_domain(
-        spec,
-        home=home,
-        split=req.split,
-        world_seed=req.world_seed,
-        world_users=req.world_users,
-        world_tasks=req.world_tasks,
-    )
-    env = build.build_env(
-        domain, model=req.model, base_url=base_url, api_key=api_key, user=req.user, meter=meter
-    )
+    if plugin is not None:
+        bundle = plugin(req.env, model=req.model, base_url=base_url, api_key=api_key, meter=meter,
+                        judge=req.judge, protected=state.protected_span_ids)
+        env, blamer = bundle.env, bundle.blamer
+    else:
+        env, blamer = _tau_env_and_blamer(req, spec, state, home=home, base_url=base_url, api_key=api_key,
+                                          meter=meter)
     editor = build.build_editor(
         req.editor, dlm=dlm, model=req.editor_model, base_url=base_url, api_key=api_key, meter=meter
-    )
-    blamer = build.build_blamer(
-        domain,
-        judge=req.judge,
-        base_url=base_url,
-        api_key=api_key,
-        meter=meter,
-        protected=state.protected_span_ids,
     )
     likelihood = build.DLMLikelihood(dlm, seed=req.seed) if (req.likelihood and dlm is not None) else None
     return run_round(
@@ -125,3 +114,31 @@ def run_request(
         run_id=run_id,
         actor=actor,
     )
+
+
+def _tau_env_and_blamer(
+    req: OptimizeRequest, spec: Any, state: Any, *, home: Path, base_url: str | None, api_key: str | None,
+    meter: Any,
+) -> tuple[Any, Any]:
+    from diffprompt.optimize import build
+
+    domain = build.build_domain(
+        spec,
+        home=home,
+        split=req.split,
+        world_seed=req.world_seed,
+        world_users=req.world_users,
+        world_tasks=req.world_tasks,
+    )
+    env = build.build_env(
+        domain, model=req.model, base_url=base_url, api_key=api_key, user=req.user, meter=meter
+    )
+    blamer = build.build_blamer(
+        domain,
+        judge=req.judge,
+        base_url=base_url,
+        api_key=api_key,
+        meter=meter,
+        protected=state.protected_span_ids,
+    )
+    return env, blamer
