@@ -208,14 +208,14 @@ class Worker:
 
     def _window_done(self, job: JobSpec) -> bool:
         """Idempotency per (slot, window): a finished run already handled exactly this window."""
-        from diffprompt.optimize import memory
+        from diffprompt.optimize import history
         from diffprompt.optimize.config import OptimizeConfig
 
         cfg = OptimizeConfig.from_dict(dict(job.request.get("config") or {}))
         active = self.store.active_version(job.slot)
         window = self.store.window(job.slot, limit=cfg.window_limit)
         return (
-            memory.finished_run_for(self.store, job.slot, memory.window_key(job.slot, active.id, window))
+            history.finished_run_for(self.store, job.slot, history.window_key(job.slot, active.id, window))
             is not None
         )
 

@@ -203,8 +203,11 @@ class ReplayResult:
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class Decision:
-    """The gate's verdict, with its statistics and human-readable reasons."""
+class GateDecision:
+    """The gate's verdict on one candidate, with its statistics and human-readable reasons.
+
+    (The simulated target's next move is a different thing: ``tau_envs.sim.agent_base``.)
+    """
 
     kind: DecisionKind
     stats: Mapping[str, Any]

@@ -13,7 +13,7 @@ k trials per case, pass the per-(case, trial) rewards or their per-case means â€
 
 A candidate is promoted only if the test clears ``alpha``, the mean gain is at least ``min_gain``, no
 guarded slice regresses by more than its bound, and prompt length / episode cost grow within limits.
-Every failed condition adds a human-readable reason; ``Decision.stats`` keeps the numbers.
+Every failed condition adds a human-readable reason; ``GateDecision.stats`` keeps the numbers.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any, Literal
 import numpy as np
 
 from diffprompt.errors import ConfigError, ValidationError
-from diffprompt.types import Decision
+from diffprompt.types import GateDecision
 
 TestKind = Literal["auto", "sign", "bootstrap"]
 
@@ -141,7 +141,7 @@ def decide(
     slices: Sequence[str] | None = None,
     lengths: tuple[float, float] | None = None,
     costs: tuple[float, float] | None = None,
-) -> Decision:
+) -> GateDecision:
     """Decide whether ``candidate`` beats ``incumbent`` on paired per-case rewards.
 
     ``slices`` labels each case (same length as the rewards) for the guarded-slice check;
@@ -162,7 +162,7 @@ def decide(
     n = int(inc.size)
     stats: dict[str, Any] = {"n": n, "alpha": cfg.alpha, "min_gain": cfg.min_gain}
     if n < cfg.min_cases:
-        return Decision(
+        return GateDecision(
             kind="insufficient_data",
             stats=stats | {"p_value": None, "mean_gain": None},
             reasons=(f"only {n} paired cases; the gate needs at least {cfg.min_cases}",),
@@ -206,8 +206,8 @@ def decide(
     if cg is not None and cfg.max_cost_growth is not None and cg > cfg.max_cost_growth + 1e-12:
         reasons.append(f"episode cost grows by {cg:.0%} (> limit {cfg.max_cost_growth:.0%})")
     if reasons:
-        return Decision(kind="reject", stats=stats, reasons=tuple(reasons))
-    return Decision(
+        return GateDecision(kind="reject", stats=stats, reasons=tuple(reasons))
+    return GateDecision(
         kind="promote",
         stats=stats,
         reasons=(f"significant gain {mean_gain:+.3f} (p = {p:.4f} < {cfg.alpha}; {_describe(stats)})",),

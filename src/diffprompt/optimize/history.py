@@ -1,21 +1,24 @@
-"""What earlier optimizer runs of a slot teach the next one, read back from their run records.
+"""The history of a slot's earlier optimizer runs, read back from their typed run records.
 
-* the per-span memory of rejected edits (``record["rejected_edits"]``: span id -> texts), so the same
+* the per-span memory of rejected edits (``RunRecord.rejected_edits``: span id -> texts), so the same
   failed text is not proposed again;
-* the best and worst past versions by their replayed score (``record["scores"]``: version id -> mean);
+* the best and worst past versions by their replayed score (``RunRecord.scores``: version id -> mean);
 * whether a window was already handled (idempotency per (slot, window)).
+
+A record that cannot be read (an older or damaged row) contributes nothing; it never stops a round.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from typing import Any
 
+from diffprompt.errors import NotFoundError, ValidationError
+from diffprompt.optimize.record import FINISHED, RunRecord
 from diffprompt.store.base import Store
 from diffprompt.types import TraceWithFeedback
 
-FINISHED = ("promoted", "canary", "rejected", "insufficient_data", "dry_run", "budget_exhausted")
+__all__ = ["FINISHED", "best_worst", "finished_run_for", "recent_runs", "rejected_edits", "window_key"]
 
 
 def window_key(slot: str, incumbent_id: str, traces: Sequence[TraceWithFeedback]) -> str:
@@ -26,18 +29,22 @@ def window_key(slot: str, incumbent_id: str, traces: Sequence[TraceWithFeedback]
     return h.hexdigest()[:24]
 
 
-def _runs(store: Store, slot: str, limit: int) -> list[dict[str, Any]]:
-    try:
-        return store.list_runs(slot, limit=limit)
-    except Exception:  # a store without runs support must not stop a round
-        return []
+def recent_runs(store: Store, slot: str, *, limit: int = 50) -> list[RunRecord]:
+    """The slot's most recent run records, newest first (unreadable rows skipped)."""
+    out = []
+    for row in store.list_runs(slot, limit=limit):
+        try:
+            out.append(RunRecord.from_json(row))
+        except ValidationError:
+            continue
+    return out
 
 
 def rejected_edits(store: Store, slot: str, *, limit: int = 50) -> dict[str, tuple[str, ...]]:
     """Merge the rejected-edit memory of the slot's recent runs: ``{span id: texts}``."""
     out: dict[str, list[str]] = {}
-    for run in _runs(store, slot, limit):
-        for sid, texts in (run.get("rejected_edits") or {}).items():
+    for run in recent_runs(store, slot, limit=limit):
+        for sid, texts in run.rejected_edits.items():
             bucket = out.setdefault(sid, [])
             bucket.extend(t for t in texts if t not in bucket)
     return {k: tuple(v) for k, v in out.items()}
@@ -48,10 +55,9 @@ def best_worst(
 ) -> tuple[tuple[str, float] | None, tuple[str, float] | None]:
     """(text, score) of the best and worst versions replayed in recent runs (None when unknown)."""
     scores: dict[str, float] = {}
-    for run in _runs(store, slot, limit):
-        for vid, s in (run.get("scores") or {}).items():
-            if isinstance(s, int | float):
-                scores.setdefault(vid, float(s))
+    for run in recent_runs(store, slot, limit=limit):
+        for vid, s in run.scores.items():
+            scores.setdefault(vid, float(s))
     if len(scores) < 2:
         return None, None
     ranked = sorted(scores.items(), key=lambda kv: kv[1])
@@ -59,7 +65,7 @@ def best_worst(
     def text(vid: str) -> str | None:
         try:
             return store.get_version(vid).text
-        except Exception:
+        except NotFoundError:
             return None
 
     best_t, worst_t = text(ranked[-1][0]), text(ranked[0][0])
@@ -68,9 +74,9 @@ def best_worst(
     return best, worst
 
 
-def finished_run_for(store: Store, slot: str, key: str, *, limit: int = 50) -> dict[str, Any] | None:
+def finished_run_for(store: Store, slot: str, key: str, *, limit: int = 50) -> RunRecord | None:
     """The most recent finished (not abandoned) run of this slot over the same window, if any."""
-    for run in _runs(store, slot, limit):
-        if run.get("window", {}).get("key") == key and run.get("status") in FINISHED:
+    for run in recent_runs(store, slot, limit=limit):
+        if run.window is not None and run.window.key == key and run.finished:
             return run
     return None

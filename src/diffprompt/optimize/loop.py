@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from diffprompt.errors import BudgetExceeded
-from diffprompt.optimize import memory
+from diffprompt.optimize import history
 from diffprompt.optimize.attribution import Blamer, SpanLikelihood, SpanScore, attribute, split_window
 from diffprompt.optimize.budget import BudgetTracker
 from diffprompt.optimize.config import OptimizeConfig
@@ -41,7 +41,7 @@ from diffprompt.optimize.replay import Case, ReplayEnvironment, run_paired
 from diffprompt.optimize.result import RoundEvent, RoundResult
 from diffprompt.spans import mask_text, render_diff, segment
 from diffprompt.store.base import Store
-from diffprompt.types import Decision, PromptVersion, TraceWithFeedback, new_id, utcnow
+from diffprompt.types import GateDecision, PromptVersion, TraceWithFeedback, new_id, utcnow
 
 
 def _nothing(_: RoundEvent) -> None:
@@ -99,7 +99,7 @@ class _Round:
     def _finish(
         self,
         status: str,
-        decision: Decision,
+        decision: GateDecision,
         incumbent: PromptVersion,
         *,
         promoted: str | None = None,
@@ -134,7 +134,7 @@ class _Round:
 
     def _insufficient(self, incumbent: PromptVersion, reason: str, **stats: Any) -> RoundResult:
         return self._finish(
-            "insufficient_data", Decision(kind="insufficient_data", stats=stats, reasons=(reason,)), incumbent
+            "insufficient_data", GateDecision(kind="insufficient_data", stats=stats, reasons=(reason,)), incumbent
         )
 
     # -- stages ---------------------------------------------------------------------------------
@@ -164,7 +164,7 @@ class _Round:
             actor=self.actor,
             incumbent={"id": incumbent.id, "text": incumbent.text},
             window={
-                "key": memory.window_key(self.slot, incumbent.id, window),
+                "key": history.window_key(self.slot, incumbent.id, window),
                 "n": len(window),
                 "failures": len(fails),
                 "successes": len(wins),
@@ -187,7 +187,7 @@ class _Round:
             return self._optimize(incumbent, window, fails, protected)
         except BudgetExceeded as exc:
             self.record["stopped"] = {"budget": exc.budget, "limit": exc.limit, "used": exc.used}
-            d = Decision(kind="reject", stats={"budget": exc.budget}, reasons=(f"stopped: {exc}",))
+            d = GateDecision(kind="reject", stats={"budget": exc.budget}, reasons=(f"stopped: {exc}",))
             return self._finish("budget_exhausted", d, incumbent)
 
     def _optimize(
@@ -227,7 +227,7 @@ class _Round:
             )
         finalists, screened = self._edit_and_screen(incumbent, ranking, fails, protected, screen)
         if not finalists:
-            d = Decision(
+            d = GateDecision(
                 kind="reject",
                 stats={"candidates": len(screened)},
                 reasons=("no valid candidate survived screening", *self._screen_reasons(screened)),
@@ -244,9 +244,9 @@ class _Round:
         screen: list[Case],
     ) -> tuple[list[ScreenedCandidate], list[ScreenedCandidate]]:
         cfg = self.cfg
-        rejected = memory.rejected_edits(self.store, self.slot)
-        best, worst = memory.best_worst(self.store, self.slot)
-        history = feedback_history(fails, ranking, cfg.history_k)
+        rejected = history.rejected_edits(self.store, self.slot)
+        best, worst = history.best_worst(self.store, self.slot)
+        fb_history = feedback_history(fails, ranking, cfg.history_k)
         hints = tuple(dict.fromkeys(e["hint"] for s in ranking for e in s.evidence if e.get("hint")))
         prot_texts = tuple(s.text for s in incumbent.spans if s.id in set(protected))
         parent, parent_score = incumbent, None
@@ -264,7 +264,7 @@ class _Round:
             if getattr(self.editor, "whole_prompt", False):
                 base, mask_ids, placeholders = parent, [s.span_id for s in chosen], {}
             ctx = EditContext(
-                feedback=history,
+                feedback=fb_history,
                 hints=hints,
                 rejected=rejected,
                 best=best,
@@ -408,7 +408,7 @@ class _Round:
             )
         )
         gate_cfg = replace(cfg.gate, alpha=cfg.gate.alpha / len(finalists))  # Bonferroni over finalists
-        best: tuple[int, Decision] | None = None
+        best: tuple[int, GateDecision] | None = None
         decisions = []
         for i, f in enumerate(finalists):
             d = decide(
@@ -460,13 +460,13 @@ class _Round:
         self,
         incumbent: PromptVersion,
         win: ScreenedCandidate,
-        d: Decision,
+        d: GateDecision,
         inc_score: float,
         cand_score: float,
     ) -> RoundResult:
         state = self.store.slot_state(self.slot)
         if state.active_version_id != incumbent.id:
-            d = Decision(
+            d = GateDecision(
                 kind="reject",
                 stats=dict(d.stats),
                 reasons=(

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from diffprompt.types import Decision
+from diffprompt.types import GateDecision
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -28,7 +28,7 @@ class RoundResult:
     run_id: str
     slot: str
     status: str
-    decision: Decision
+    decision: GateDecision
     incumbent_id: str
     promoted_version_id: str | None
     candidate_version_text: str | None
