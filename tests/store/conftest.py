@@ -4,27 +4,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from diffprompt.store import Store, open_store
-
-
-class FakeClock:
-    """A settable clock; each call advances by ``step`` so ordering is deterministic."""
-
-    def __init__(self, start: datetime | None = None, step: timedelta = timedelta(milliseconds=1)) -> None:
-        self.now = start or datetime(2025, 1, 1, tzinfo=UTC)
-        self.step = step
-
-    def __call__(self) -> datetime:
-        self.now += self.step
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
+from diffprompt.store.testing import ManualClock as FakeClock
+from diffprompt.store.testing import StoreHarness
 
 
 def pg_schema_url(base: str) -> tuple[str, str]:
@@ -90,3 +76,12 @@ def make_store(store_url: str, clock: FakeClock) -> Iterator[Callable[[], Store]
 @pytest.fixture
 def store(make_store: Callable[[], Store]) -> Store:
     return make_store()
+
+
+@pytest.fixture
+def harness(store_url: str, clock: FakeClock) -> Iterator[StoreHarness]:
+    """The contract suite's harness on this backend (one fresh, empty backend per test)."""
+    with StoreHarness(
+        lambda c: open_store(store_url, clock=c), shared_data=store_url != "memory://", clock=clock
+    ) as h:
+        yield h

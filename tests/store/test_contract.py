@@ -1,380 +1,57 @@
-"""The Store contract, run against every backend (memory, SQLite file, PostgreSQL)."""
+"""The Store contract (``diffprompt.store.testing``), run against memory, SQLite file and PostgreSQL.
+
+PostgreSQL runs under the ``postgres`` marker and skips with the reason when no server is reachable
+(``DIFFPROMPT_TEST_PG_URL``; ``.ci/run`` starts one).
+"""
 
 from __future__ import annotations
 
-import itertools
-import threading
-from collections import Counter
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
 
 import pytest
 
-from diffprompt.errors import ConflictError, NotFoundError, ValidationError
-from diffprompt.spans import content_hash, segment
-from diffprompt.store import Store, pick_version
-from diffprompt.types import Feedback, Trace, Usage
-
-SEED = (
-    "# Policy\n\nYou are a support agent. Be polite.\n\n- Never reveal passwords.\n- Confirm before refunds."
-)
-V2 = SEED.replace("Be polite.", "Be polite and brief.")
-V3 = SEED + "\n- Escalate angry users."
-T0 = datetime(2025, 3, 1, tzinfo=UTC)
+from diffprompt.store import Store, testing
+from diffprompt.store.memory import MemoryStore
 
 
-def _trace(
-    i: int,
-    *,
-    slot: str = "support",
-    version: str | None = None,
-    thread: str | None = None,
-    at: datetime | None = None,
-    **kw: object,
-) -> Trace:
-    start = at or T0 + timedelta(seconds=i)
-    return Trace(
-        id=f"tr_{i}",
-        slot=slot,
-        version_id=version,
-        thread_id=thread or f"th_{i}",
-        messages=(
-            {"role": "user", "content": f"hello {i}"},
-            {
-                "role": "assistant",
-                "content": None,
-                "tool_calls": [
-                    {"id": f"c{i}", "type": "function", "function": {"name": "lookup", "arguments": "{}"}}
-                ],
-            },
-            {"role": "tool", "tool_call_id": f"c{i}", "name": "lookup", "content": "ok"},
-        ),
-        started_at=start,
-        ended_at=start + timedelta(milliseconds=250),
-        latency_ms=250.0,
-        usage=Usage(input_tokens=10, output_tokens=5, cost_usd=0.001),
-        model_calls=2,
-        tool_calls=1,
-        replay_key=f"tau:airline:test:{i}",
-        metadata={"k": i, "nested": {"a": [1, 2]}},
-        **kw,  # type: ignore[arg-type]
+@pytest.mark.parametrize("check", testing.ALL_CHECKS, ids=testing.check_id)
+def test_contract(check: testing.Check, harness: testing.StoreHarness) -> None:
+    check(harness)
+
+
+def test_suite_covers_every_protocol_method() -> None:
+    """Each part of the Protocol has checks, and the union is exactly the four parts plus close()."""
+    from diffprompt.store import base
+
+    parts = (base.Registry, base.TraceLog, base.RunLog, base.Leases)
+    methods = {m for p in parts for m in p.__dict__ if not m.startswith("_")}
+    store_methods = {m for m in dir(base.Store) if not m.startswith("_")}
+    assert store_methods == methods | {"close"}
+    assert all(testing.REGISTRY_CHECKS) and testing.TRACE_LOG_CHECKS and testing.RUN_LOG_CHECKS
+    assert len(testing.ALL_CHECKS) == len(set(testing.ALL_CHECKS))
+
+
+def test_run_contract_passes_for_memory_and_reports_a_broken_backend(tmp_path: Path) -> None:
+    """The exported runner is usable on its own, and a backend that breaks the contract is caught."""
+    assert testing.run_contract(lambda clock: MemoryStore(clock=clock), shared_data=False) == []
+
+    class ForgetfulStore(MemoryStore):
+        def add_traces(self, traces):  # type: ignore[no-untyped-def]
+            return super().add_traces(list(traces)[:1])  # loses all but the first trace of a batch
+
+    failures = testing.run_contract(
+        lambda clock: ForgetfulStore(clock=clock), shared_data=False, checks=testing.TRACE_LOG_CHECKS
     )
+    assert "traces_roundtrip_dedup_and_queries" in [name for name, _ in failures]
 
 
-# --- slots and versions -----------------------------------------------------------------------------
-def test_create_slot_is_idempotent_and_conflicts_on_other_seed(store: Store) -> None:
-    v = store.create_slot("support", SEED, actor="alice")
-    assert v.origin == "seed" and v.parent_id is None and v.text == SEED
-    assert v.spans == segment(SEED) and v.content_hash == content_hash(SEED)
-    assert store.create_slot("support", SEED) == v
-    with pytest.raises(ConflictError):
-        store.create_slot("support", V2)
-    st = store.slot_state("support")
-    assert st.active_version_id == v.id and st.canary_version_id is None and st.revision == 1
-    assert [s.slot for s in store.list_slots()] == ["support"]
-    log = store.audit_log("support")
-    assert [a.action for a in log] == ["create"] and log[0].actor == "alice"
+def test_store_is_the_union_of_its_parts() -> None:
+    from diffprompt.store import Leases, Registry, RunLog, TraceLog
 
-
-def test_create_slot_validation(store: Store) -> None:
-    with pytest.raises(ValidationError):
-        store.create_slot("bad name!", SEED)
-    with pytest.raises(ValidationError):
-        store.create_slot("empty", "   ")
-    with pytest.raises(ValidationError):
-        store.create_slot("prot", SEED, protected_span_ids=["sp_nope"])
-    assert store.list_slots() == []
-
-
-def test_versions_dedup_order_and_parents(store: Store) -> None:
-    seed = store.create_slot("support", SEED)
-    store.create_slot("other", "Other prompt.")
-    v2 = store.add_version("support", V2, parent_id=seed.id, origin="manual", note="shorter")
-    assert store.add_version("support", V2, parent_id=seed.id, origin="manual") == v2
-    v3 = store.add_version("support", V3, parent_id=v2.id, origin="optimizer:run_1")
-    assert [v.id for v in store.list_versions("support")] == [seed.id, v2.id, v3.id]
-    got = store.get_version(v2.id)
-    assert got == v2 and got.note == "shorter" and got.spans == segment(V2)
-    assert store.active_version("support").id == seed.id  # adding never activates
-    other_v = store.list_versions("other")[0]
-    with pytest.raises(ConflictError):
-        store.add_version("support", "x y z.", parent_id=other_v.id, origin="manual")
-    with pytest.raises(NotFoundError):
-        store.add_version("support", "x y z.", parent_id="pv_missing", origin="manual")
-    with pytest.raises(NotFoundError):
-        store.add_version("nope", "x y z.", parent_id=None, origin="manual")
-    with pytest.raises(NotFoundError):
-        store.get_version("pv_missing")
-    with pytest.raises(NotFoundError):
-        store.list_versions("nope")
-    with pytest.raises(NotFoundError):
-        store.slot_state("nope")
-    assert len(store.list_versions("support")) == 3
-
-
-# --- pointer moves ------------------------------------------------------------------------------------
-def test_promote_is_audited_idempotent_and_clears_canary(store: Store) -> None:
-    seed = store.create_slot("support", SEED)
-    v2 = store.add_version("support", V2, parent_id=seed.id, origin="manual")
-    v3 = store.add_version("support", V3, parent_id=v2.id, origin="manual")
-    e = store.promote("support", v2.id, actor="bob", reason="better")
-    assert (e.action, e.from_version_id, e.to_version_id, e.actor, e.reason) == (
-        "promote",
-        seed.id,
-        v2.id,
-        "bob",
-        "better",
-    )
-    rev = store.slot_state("support").revision
-    assert store.promote("support", v2.id, actor="bob", reason="again") == e  # no-op
-    assert store.slot_state("support").revision == rev
-    store.set_canary("support", v3.id, 0.25, actor="bob", reason="try")
-    assert store.slot_state("support").canary_version_id == v3.id
-    e2 = store.promote("support", v2.id, actor="bob", reason="stop canary")  # active, but canary set: clears
-    assert e2.id != e.id
-    st = store.slot_state("support")
-    assert st.active_version_id == v2.id and st.canary_version_id is None and st.canary_share == 0.0
-    assert [a.action for a in store.audit_log("support")] == ["create", "promote", "canary", "promote"]
-    with pytest.raises(NotFoundError):
-        store.promote("support", "pv_missing", actor="bob", reason="")
-    with pytest.raises(ValidationError):
-        store.promote("support", v3.id, actor="", reason="who?")
-    assert store.slot_state("support") == st
-
-
-def test_rollback_default_chain_explicit_and_errors(store: Store) -> None:
-    seed = store.create_slot("support", SEED)
-    v2 = store.add_version("support", V2, parent_id=seed.id, origin="manual")
-    v3 = store.add_version("support", V3, parent_id=v2.id, origin="manual")
-    with pytest.raises(ConflictError):
-        store.rollback("support", actor="ops", reason="nothing before the seed")
-    store.promote("support", v2.id, actor="ops", reason="")
-    store.promote("support", v3.id, actor="ops", reason="")
-    e = store.rollback("support", actor="ops", reason="bad")
-    assert (e.action, e.from_version_id, e.to_version_id) == ("rollback", v3.id, v2.id)
-    assert store.rollback("support", actor="ops", reason="worse").to_version_id == seed.id
-    assert store.rollback("support", v3.id, actor="ops", reason="any version").to_version_id == v3.id
-    assert (
-        store.rollback("support", v3.id, actor="ops", reason="again").id == store.audit_log("support")[-1].id
-    )
-    # another slot's version: ConflictError, nothing written
-    other = store.create_slot("other", "Other prompt.")
-    before_log, before_state = store.audit_log("support"), store.slot_state("support")
-    with pytest.raises(ConflictError):
-        store.rollback("support", other.id, actor="ops", reason="wrong slot")
-    with pytest.raises(ConflictError):
-        store.promote("support", other.id, actor="ops", reason="wrong slot")
-    with pytest.raises(NotFoundError):
-        store.rollback("support", "pv_missing", actor="ops", reason="")
-    assert store.audit_log("support") == before_log and store.slot_state("support") == before_state
-
-
-def test_canary_set_clear_validate_and_route(store: Store) -> None:
-    seed = store.create_slot("support", SEED)
-    v2 = store.add_version("support", V2, parent_id=seed.id, origin="manual")
-    for bad in (0.0, 1.0, -0.1, 1.5, float("nan")):
-        with pytest.raises(ValidationError):
-            store.set_canary("support", v2.id, bad, actor="ops", reason="")
-    with pytest.raises(ConflictError):
-        store.set_canary("support", seed.id, 0.5, actor="ops", reason="already active")
-    e = store.set_canary("support", v2.id, 0.2, actor="ops", reason="try")
-    assert e.action == "canary" and e.canary_share == pytest.approx(0.2) and e.to_version_id == v2.id
-    assert store.set_canary("support", v2.id, 0.2, actor="ops", reason="same").id == e.id
-    st = store.slot_state("support")
-    picks = Counter(pick_version(st, f"thread-{i}") for i in range(4000))
-    assert abs(picks[v2.id] / 4000 - 0.2) < 0.03 and set(picks) == {seed.id, v2.id}
-    assert all(pick_version(st, f"thread-{i}") == pick_version(st, f"thread-{i}") for i in range(50))
-    c = store.set_canary("support", None, 0, actor="ops", reason="done")
-    assert c.action == "canary_clear" and c.from_version_id == v2.id
-    assert store.set_canary("support", None, 0, actor="ops", reason="again").id == c.id
-    st = store.slot_state("support")
-    assert st.canary_version_id is None and {pick_version(st, f"t{i}") for i in range(100)} == {seed.id}
-
-
-def test_protected_spans(store: Store) -> None:
-    seed = store.create_slot("support", SEED)
-    ids = [s.id for s in seed.spans[:2]]
-    rev = store.slot_state("support").revision
-    store.set_protected_spans("support", ids, actor="alice", reason="legal")
-    st = store.slot_state("support")
-    assert st.protected_span_ids == tuple(ids) and st.revision == rev + 1
-    store.set_protected_spans("support", ids, actor="alice", reason="same")  # no-op
-    assert store.slot_state("support").revision == rev + 1
-    with pytest.raises(ValidationError):
-        store.set_protected_spans("support", ["sp_unknown"], actor="alice", reason="")
-    assert store.slot_state("support").protected_span_ids == tuple(ids)
-    assert store.audit_log("support")[-1].action == "protect"
-
-
-def test_concurrent_promotions_are_serialised(make_store) -> None:  # type: ignore[no-untyped-def]
-    s0 = make_store()
-    seed = s0.create_slot("support", SEED)
-    versions = [seed.id] + [
-        s0.add_version("support", SEED + f"\n- rule {i}.", parent_id=seed.id, origin="manual").id
-        for i in range(3)
-    ]
-    # SQL backends: every thread its own store (own pool, like separate processes); memory shares one.
-    stores = [s0] if type(s0).__name__ == "MemoryStore" else [make_store() for _ in range(4)]
-    errors: list[BaseException] = []
-
-    def worker(k: int) -> None:
-        st = stores[k % len(stores)]
-        try:
-            for j in range(6):
-                st.promote("support", versions[(k + j) % len(versions)], actor=f"w{k}", reason=f"{j}")
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=worker, args=(k,)) for k in range(6)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
-    log = s0.audit_log("support")
-    assert log[0].action == "create"
-    for prev, cur in itertools.pairwise(log):  # a chain: each move starts where the last ended
-        assert cur.from_version_id == prev.to_version_id and cur.from_version_id != cur.to_version_id
-    st = s0.slot_state("support")
-    assert st.active_version_id == log[-1].to_version_id and st.revision == len(log)
-
-
-# --- traces -------------------------------------------------------------------------------------------
-def test_traces_roundtrip_dedup_and_queries(store: Store) -> None:
-    seed = store.create_slot("support", SEED)
-    batch = [_trace(i, version=seed.id) for i in range(5)]
-    assert store.add_traces(batch) == 5
-    assert store.add_traces([*batch[:3], _trace(5, version=seed.id), _trace(5, version=seed.id)]) == 1
-    assert store.add_traces([]) == 0
-    assert store.count_traces() == 6 and store.count_traces("support") == 6 and store.count_traces("x") == 0
-    got = store.get_trace("tr_2")
-    assert got == batch[2]  # messages, usage, metadata, timestamps survive exactly
-    assert got.started_at.tzinfo is not None
-    with pytest.raises(NotFoundError):
-        store.get_trace("tr_missing")
-    assert [t.id for t in store.list_traces("support")] == [f"tr_{i}" for i in range(6)]
-    assert [t.id for t in store.list_traces("support", limit=2)] == ["tr_4", "tr_5"]
-    assert [
-        t.id for t in store.list_traces(since=T0 + timedelta(seconds=2), until=T0 + timedelta(seconds=4))
-    ] == ["tr_2", "tr_3"]
-    store.add_traces([_trace(9, slot="other", version="pv_x")])
-    assert [t.id for t in store.list_traces(version_id="pv_x")] == ["tr_9"]
-    assert len(store.list_traces()) == 7
-
-
-def test_trace_for_thread_is_most_recent(store: Store) -> None:
-    store.add_traces([_trace(1, thread="conv"), _trace(3, thread="conv"), _trace(2, thread="conv", slot="b")])
-    assert store.trace_for_thread("conv").id == "tr_3"
-    assert store.trace_for_thread("conv", slot="b").id == "tr_2"
-    with pytest.raises(NotFoundError):
-        store.trace_for_thread("nobody")
-
-
-def test_trace_validation_writes_nothing(store: Store) -> None:
-    bad = Trace(id="", slot="s", version_id=None, thread_id="t", messages=(), started_at=T0, ended_at=T0)
-    with pytest.raises(ValidationError):
-        store.add_traces([_trace(1), bad])
-    assert store.count_traces() == 0
-
-
-def test_concurrent_trace_writers_dedup(make_store) -> None:  # type: ignore[no-untyped-def]
-    s0 = make_store()
-    stores = [s0] if type(s0).__name__ == "MemoryStore" else [make_store() for _ in range(3)]
-    counts: list[int] = []
-    lock = threading.Lock()
-
-    def worker(k: int) -> None:
-        n = 0
-        for b in range(5):  # overlapping id ranges across workers
-            n += stores[k % len(stores)].add_traces([_trace(i) for i in range(b * 20, b * 20 + 40)])
-        with lock:
-            counts.append(n)
-
-    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert sum(counts) == 120 == s0.count_traces()
-
-
-# --- feedback, window, stats --------------------------------------------------------------------------
-def test_feedback_validation_is_all_or_nothing(store: Store) -> None:
-    store.add_traces([_trace(1), _trace(2)])
-    good = Feedback(trace_id="tr_1", kind="reward", value=1.0, source="env")
-    for bad in (
-        Feedback(trace_id="tr_2", kind="reward", value=1.5),
-        Feedback(trace_id="tr_2", kind="reward", value=-0.01),
-        Feedback(trace_id="tr_2", kind="rating", value=None),
-        Feedback(trace_id="tr_2", kind="thumbs", value=1.0),  # type: ignore[arg-type]
-        Feedback(trace_id="tr_2", kind="comment", value=None, text="  "),
-        Feedback(trace_id="tr_2", kind="comment", value=0.5, text="x"),
-    ):
-        with pytest.raises(ValidationError):
-            store.add_feedback([good, bad])
-    with pytest.raises(NotFoundError):
-        store.add_feedback([good, Feedback(trace_id="tr_unknown", kind="reward", value=0.0)])
-    assert store.feedback_for(["tr_1", "tr_2"]) == []
-    assert store.stats()["feedback"] == 0
-
-
-def test_feedback_window_and_stats(store: Store) -> None:
-    seed = store.create_slot("support", SEED)
-    store.add_traces([_trace(i, version=seed.id) for i in range(4)] + [_trace(10, slot="other")])
-    out = store.add_feedback(
-        [
-            Feedback(trace_id="tr_0", kind="reward", value=1.0, source="env", created_at=T0),
-            Feedback(
-                trace_id="tr_0", kind="reward", value=0.0, source="env", created_at=T0 + timedelta(hours=1)
-            ),
-            Feedback(trace_id="tr_1", kind="reward", value=1.0, source="env"),
-            Feedback(trace_id="tr_2", kind="rating", value=0.8, source="user"),
-            Feedback(trace_id="tr_2", kind="comment", value=None, text="too long", source="user"),
-            Feedback(trace_id="tr_10", kind="reward", value=0.0),
-        ]
-    )
-    assert all(f.id is not None for f in out) and len({f.id for f in out}) == 6
-    assert [f.kind for f in store.feedback_for(["tr_2"])] == ["rating", "comment"]
-    win = store.window("support")
-    assert [w.trace.id for w in win] == ["tr_0", "tr_1", "tr_2", "tr_3"]
-    assert [w.reward for w in win] == [0.0, 1.0, pytest.approx(0.8), None]
-    assert win[2].comments == ("too long",)
-    assert [w.trace.id for w in store.window("support", limit=1)] == ["tr_3"]
-    st = store.stats("support")
-    assert st["traces"] == 4 and st["feedback"] == 5 and st["rewarded_traces"] == 2
-    assert st["mean_reward"] == pytest.approx(0.5)  # latest reward of tr_0 (0.0) and tr_1 (1.0)
-    assert st["feedback_by_kind"] == {"comment": 1, "rating": 1, "reward": 3}
-    assert st["versions"] == 1
-    assert store.stats()["traces"] == 5 and store.stats()["feedback"] == 6
-    empty = store.stats("nobody")
-    assert empty["traces"] == 0 and empty["mean_reward"] is None
-
-
-# --- runs and leases ----------------------------------------------------------------------------------
-def test_runs(store: Store) -> None:
-    store.save_run("run_1", "support", {"config": {"seed": 1}, "candidates": []}, status="running")
-    store.save_run("run_2", "other", {"x": 1}, status="done")
-    store.save_run("run_1", "support", {"config": {"seed": 1}, "candidates": [1, 2]}, status="done")
-    r = store.get_run("run_1")
-    assert (
-        r["status"] == "done"
-        and r["candidates"] == [1, 2]
-        and r["run_id"] == "run_1"
-        and r["slot"] == "support"
-    )
-    assert [x["run_id"] for x in store.list_runs("support")] == ["run_1"]
-    assert len(store.list_runs()) == 2 and len(store.list_runs(limit=1)) == 1
-    with pytest.raises(NotFoundError):
-        store.get_run("run_missing")
-
-
-def test_leases(store: Store, clock) -> None:  # type: ignore[no-untyped-def]
-    assert store.acquire_lease("sched", "a", 30)
-    assert store.acquire_lease("sched", "a", 30)  # renew
-    assert not store.acquire_lease("sched", "b", 30)
-    clock.advance(31)
-    assert store.acquire_lease("sched", "b", 30)  # expired: taken over
-    assert not store.acquire_lease("sched", "a", 30)
-    store.release_lease("sched", "a")  # not the owner: no effect
-    assert not store.acquire_lease("sched", "a", 30)
-    store.release_lease("sched", "b")
-    assert store.acquire_lease("sched", "a", 30)
+    s: Store = MemoryStore()
+    assert all(isinstance(s, p) for p in (Registry, TraceLog, RunLog, Leases, Store))
+    open_fn: Callable[[Callable[[], datetime]], Store] = lambda clock: MemoryStore(clock=clock)  # noqa: E731
+    with testing.StoreHarness(open_fn, shared_data=False) as h:
+        assert isinstance(h.open(), Registry)

@@ -1,5 +1,8 @@
 """Persistence: the ``Store`` contract, its SQL and in-memory backends, migrations, trace import.
 
+The contract is split by concern (``Registry``, ``TraceLog``, ``RunLog``, ``Leases``; ``Store`` is
+their union) and ships as an executable suite, ``diffprompt.store.testing``.
+
 ``open_store(url)`` is the one way to get a store: ``memory://`` gives the in-process fake,
 ``sqlite:///path`` and ``postgresql+psycopg://...`` give ``SQLStore`` (schema upgraded to head unless
 ``upgrade=False``). Importing this package connects to nothing.
@@ -10,12 +13,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from diffprompt.store.base import Store
+from diffprompt.store.base import Leases, Registry, RunLog, Store, TraceLog
 from diffprompt.store.memory import MemoryStore
 from diffprompt.store.routing import pick_version
 from diffprompt.types import utcnow
 
-__all__ = ["MemoryStore", "Store", "open_store", "pick_version"]
+__all__ = ["Leases", "MemoryStore", "Registry", "RunLog", "Store", "TraceLog", "open_store", "pick_version"]
 
 
 def open_store(url: str, *, upgrade: bool = True, clock: Callable[[], datetime] = utcnow) -> Store:

@@ -1,7 +1,15 @@
-"""The store contract: every backend (SQL over SQLite/PostgreSQL, in-memory) implements ``Store``.
+"""The store contract, split by concern; every backend (SQL, in-memory) implements all of ``Store``.
 
-The contract suite in ``tests/store/test_contract.py`` runs against every backend; it is the
-executable form of the docstrings below. All methods are thread-safe. Value objects in and out
+* ``Registry`` — slots, immutable prompt versions, the active/canary pointer, protected spans and
+  the audit log (what the middleware reads and the optimizer/rollout move);
+* ``TraceLog`` — recorded episodes and their feedback (what the recorder writes and a round reads);
+* ``RunLog`` — optimizer run records;
+* ``Leases`` — named, expiring leases (one scheduler leader per deployment);
+* ``Store`` — their union plus ``close()``, what ``open_store`` returns.
+
+Depend on the narrowest part you use. The contract suite, ``diffprompt.store.testing``, runs against
+every backend (memory, SQLite, PostgreSQL here; import it to check your own); it is the executable
+form of the docstrings below. All methods are thread-safe. Value objects in and out
 (``diffprompt.types``); table classes never leave the backend.
 
 Failure behaviour: unknown ids raise ``NotFoundError``; contradictions (a rollback to another slot's
@@ -27,10 +35,9 @@ from diffprompt.types import (
 
 
 @runtime_checkable
-class Store(Protocol):
-    """Persistence for slots, prompt versions, pointers + audit, traces, feedback and optimizer runs."""
+class Registry(Protocol):
+    """Slots, prompt versions, the active/canary pointer, protected spans and the audit log."""
 
-    # --- slots and versions -------------------------------------------------------------------
     def create_slot(
         self, slot: str, seed_text: str, *, actor: str = "system", protected_span_ids: Sequence[str] = ()
     ) -> PromptVersion:
@@ -89,7 +96,11 @@ class Store(Protocol):
         """Oldest first."""
         ...
 
-    # --- traces and feedback -------------------------------------------------------------------
+
+@runtime_checkable
+class TraceLog(Protocol):
+    """Recorded episodes (``Trace``) and the feedback attached to them."""
+
     def add_traces(self, traces: Sequence[Trace]) -> int:
         """Insert a batch in one transaction.
 
@@ -139,7 +150,11 @@ class Store(Protocol):
         """At least ``traces``, ``feedback``, ``mean_reward`` (over traces with reward feedback)."""
         ...
 
-    # --- optimizer runs, leases and schedules (used by optimize/ and scheduler) ----------------
+
+@runtime_checkable
+class RunLog(Protocol):
+    """Optimizer run records (JSON documents keyed by run id)."""
+
     def save_run(self, run_id: str, slot: str, record: dict[str, Any], *, status: str) -> None:
         """Insert or update an optimizer run's JSON record and status."""
         ...
@@ -148,10 +163,22 @@ class Store(Protocol):
 
     def list_runs(self, slot: str | None = None, *, limit: int | None = None) -> list[dict[str, Any]]: ...
 
+
+@runtime_checkable
+class Leases(Protocol):
+    """Named leases with an owner and an expiry (leader election without a lock server)."""
+
     def acquire_lease(self, name: str, owner: str, ttl_s: float) -> bool:
         """Take or renew the named lease if it is free, expired or already ``owner``'s."""
         ...
 
     def release_lease(self, name: str, owner: str) -> None: ...
 
-    def close(self) -> None: ...
+
+@runtime_checkable
+class Store(Registry, TraceLog, RunLog, Leases, Protocol):
+    """Everything a deployment persists: the union of the four parts, plus ``close()``."""
+
+    def close(self) -> None:
+        """Release connections (idempotent); the store is unusable afterwards."""
+        ...
