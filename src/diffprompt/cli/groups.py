@@ -18,6 +18,8 @@ _GROUPS: list[tuple[str, str | None]] = [
     ("tau", "tau"),
     ("sim", "sim"),
     ("optimize", None),
+    ("eval", None),
+    ("experiment", "experiment"),
     ("runs", "runs"),
     ("schedule", "schedule"),
     ("demo", None),

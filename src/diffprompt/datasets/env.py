@@ -28,7 +28,7 @@ from urllib.parse import parse_qsl
 
 import jinja2
 
-from diffprompt.datasets.data import Dataset, DatasetError, Example, Part, TaskKind, load_dataset
+from diffprompt.datasets.data import Dataset, DatasetError, Example, Part, TaskKind
 from diffprompt.datasets.labels import parse_label
 from diffprompt.errors import ConfigError
 from diffprompt.optimize.attribution import Blame

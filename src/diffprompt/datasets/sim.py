@@ -20,16 +20,77 @@ from diffprompt.llm import CallMeter, Completion
 from diffprompt.types import Usage
 
 _POS = frozenset(
-    "good great fine best love loved lovely wonderful excellent brilliant beautiful fun funny moving "
-    "charming delightful enjoyable engaging touching powerful remarkable superb smart witty fresh "
-    "entertaining impressive gorgeous masterpiece hilarious heartfelt compelling solid".split()
+    [
+        "good",
+        "great",
+        "fine",
+        "best",
+        "love",
+        "loved",
+        "lovely",
+        "wonderful",
+        "excellent",
+        "brilliant",
+        "beautiful",
+        "fun",
+        "funny",
+        "moving",
+        "charming",
+        "delightful",
+        "enjoyable",
+        "engaging",
+        "touching",
+        "powerful",
+        "remarkable",
+        "superb",
+        "smart",
+        "witty",
+        "fresh",
+        "entertaining",
+        "impressive",
+        "gorgeous",
+        "masterpiece",
+        "hilarious",
+        "heartfelt",
+        "compelling",
+        "solid",
+    ]
 )
 _NEG = frozenset(
-    "bad worst boring dull awful terrible poor mess stupid flat tedious lame ugly waste fails failed "
-    "predictable pointless unfunny bland tiresome annoying dumb weak mediocre disappointing incoherent "
-    "painful lifeless hollow".split()
+    [
+        "bad",
+        "worst",
+        "boring",
+        "dull",
+        "awful",
+        "terrible",
+        "poor",
+        "mess",
+        "stupid",
+        "flat",
+        "tedious",
+        "lame",
+        "ugly",
+        "waste",
+        "fails",
+        "failed",
+        "predictable",
+        "pointless",
+        "unfunny",
+        "bland",
+        "tiresome",
+        "annoying",
+        "dumb",
+        "weak",
+        "mediocre",
+        "disappointing",
+        "incoherent",
+        "painful",
+        "lifeless",
+        "hollow",
+    ]
 )
-_NEGATORS = frozenset("not no never nobody nothing none n't isn't doesn't".split())
+_NEGATORS = frozenset(["not", "no", "never", "nobody", "nothing", "none", "n't", "isn't", "doesn't"])
 _WORD = re.compile(r"[a-z']+")
 
 
