@@ -11,6 +11,7 @@ from diffprompt.errors import ConfigError
 from diffprompt.optimize.attribution import AttributionConfig
 from diffprompt.optimize.budget import RunBudget
 from diffprompt.optimize.gate import GateConfig
+from diffprompt.rollout.config import DriftConfig, RolloutConfig
 
 PromoteMode = Literal["promote", "canary"]
 
@@ -45,6 +46,8 @@ class OptimizeConfig:
     gate: GateConfig = field(default_factory=GateConfig)
     budget: RunBudget = field(default_factory=RunBudget)
     attribution: AttributionConfig = field(default_factory=AttributionConfig)
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)  # the live canary test
+    drift: DriftConfig = field(default_factory=DriftConfig)  # the --on-drift trigger
 
     def __post_init__(self) -> None:
         positive = (
@@ -101,6 +104,10 @@ class OptimizeConfig:
             kw["budget"] = RunBudget(**kw["budget"])
         if isinstance(kw.get("attribution"), dict):
             kw["attribution"] = AttributionConfig(**kw["attribution"])
+        if isinstance(kw.get("rollout"), dict):
+            kw["rollout"] = RolloutConfig.from_dict(kw["rollout"])
+        if isinstance(kw.get("drift"), dict):
+            kw["drift"] = DriftConfig.from_dict(kw["drift"])
         try:
             return cls(**kw)
         except TypeError as exc:
