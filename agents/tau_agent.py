@@ -94,8 +94,8 @@ def run_one(
 
 
 def main(argv: list[str] | None = None) -> int:
-    from diffprompt.cli.tau_run import ensure_slot, load_tau_domain, parse_user_spec, user_factory
-    from diffprompt.llm import check_reachable, make_chat_model
+    from diffprompt.cli.tau_run import ensure_slot
+    from diffprompt.integrations.tau import build_tau
     from diffprompt.settings import Settings
     from diffprompt.store import open_store
 
@@ -108,30 +108,23 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     settings = Settings()
-    check_reachable(args.model, base_url=settings.openai_base_url, api_key=settings.openai_api_key)
-    domain = load_tau_domain(
+    setup = build_tau(
         args.domain,
-        tau_data=args.tau_data,
-        split="test",
         home=settings.home,
-        world_seed=0,
-        world_users=200,
-        world_tasks=40,
+        data_dir=args.tau_data,
+        model=args.model,
+        user=args.user,
+        base_url=settings.openai_base_url,
+        api_key=settings.openai_api_key,
     )
+    setup.check_endpoints()
+    domain = setup.domain("test")
     store = open_store(settings.resolved_db_url)
     slot = f"tau-{args.domain}-example"
     ensure_slot(store, slot, domain.policy)
     recorder = Recorder(store)
-    model = make_chat_model(
-        args.model, base_url=settings.openai_base_url, api_key=settings.openai_api_key, domain=args.domain
-    )
-    agent = build_agent(domain, model, store=store, slot=slot, recorder=recorder)
-    users = user_factory(
-        parse_user_spec(args.user),
-        base_url=settings.openai_base_url,
-        api_key=settings.openai_api_key,
-        meter=None,
-    )
+    agent = build_agent(domain, setup.model_factory(0), store=store, slot=slot, recorder=recorder)
+    users = setup.user_factory
     try:
         for i in range(min(args.n, len(domain.tasks))):
             r = run_one(agent, domain, i, user=users(domain.task(i), i), store=store, recorder=recorder)

@@ -1,8 +1,10 @@
 """Optimizer benchmark, offline: one round per editor (dlm, ar, rewrite) at default settings, and
 replay throughput at concurrency 1/8/32 against the local HTTP simulated model.
 
-Setup: a generated τ airline world (seed 0), its policy degraded (rules deleted and garbled), the
-simulated target model served over the OpenAI-compatible HTTP server on 127.0.0.1, scripted users.
+Setup: the one default scenario (``diffprompt.integrations.tau.DEFAULT_SCENARIO``, the demo's too): a
+generated τ airline world, its policy degraded (rules deleted and garbled), built with ``build_tau``;
+the simulated target model in-process for the rounds and over the OpenAI-compatible HTTP server on
+127.0.0.1 for the throughput rows, scripted users.
 The degraded seed serves every test task once (recorded as traces with reward feedback); each editor
 then runs one round on a copy of that window. Held-out pass^1 of the seed and of the promoted version
 is measured on the *train* split (tasks the round never saw).
@@ -23,30 +25,15 @@ import _results
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parents[1] / "src")]
 
-from diffprompt.llm import make_chat_model  # noqa: E402
+from diffprompt.integrations.tau import DEFAULT_SCENARIO, build_tau, record_traffic  # noqa: E402
 from diffprompt.optimize.build import build_blamer, build_editor  # noqa: E402
 from diffprompt.optimize.config import OptimizeConfig  # noqa: E402
 from diffprompt.optimize.loop import run_round  # noqa: E402
 from diffprompt.optimize.replay import run_paired  # noqa: E402
-from diffprompt.optimize.replay_tau import TauReplay  # noqa: E402
-from diffprompt.optimize.scenario import DEFAULT_DELETE, DEFAULT_GARBLE, degraded_world, record_traffic  # noqa: E402
 from diffprompt.store.memory import MemoryStore  # noqa: E402
 from tau_envs.serve import start_server  # noqa: E402
-from tau_envs.users.scripted import ScriptedUser  # noqa: E402
 
 HEADING = "## optimize"
-
-
-def make_env(dom, base_url: str | None) -> TauReplay:
-    """Over the local HTTP server when ``base_url`` is given, else the in-process simulated model."""
-    if base_url is None:
-        return TauReplay(dom, model_factory=lambda s: make_chat_model("sim", domain=dom.name, seed=s),
-                         user_factory=lambda t, s: ScriptedUser())
-    return TauReplay(
-        dom,
-        model_factory=lambda s: make_chat_model("openai:sim", base_url=base_url, api_key="x", seed=s),
-        user_factory=lambda t, s: ScriptedUser(),
-    )
 
 
 def load_dlm():
@@ -67,14 +54,17 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="smaller world and fewer throughput episodes")
     ap.add_argument("--editors", default="dlm,ar,rewrite")
     args = ap.parse_args()
-    n_tasks = 40 if args.quick else 60
-    tmp = Path(tempfile.mkdtemp(prefix="bench-opt-"))
-    dom, degraded = degraded_world(tmp / "world", n_users=200, n_tasks=n_tasks)
-    train, _ = degraded_world(tmp / "world", n_users=200, n_tasks=n_tasks, split="train")
+    scenario = DEFAULT_SCENARIO.with_world(tasks=40) if args.quick else DEFAULT_SCENARIO
+    n_tasks = scenario.world_tasks
+    home = Path(tempfile.mkdtemp(prefix="bench-opt-"))
+    setup = build_tau(home=home, scenario=scenario)
+    dom, train = setup.domain("test"), setup.domain("train")
+    degraded = setup.seed_prompt(dom)
     srv = start_server("airline")
-    http_env = make_env(dom, srv.base_url)
-    env = make_env(dom, None)
-    train_env = make_env(train, None)
+    http_env = build_tau(home=home, scenario=scenario, model="openai:sim", base_url=srv.base_url,
+                         api_key="x").replay(dom)
+    env = setup.replay(dom)
+    train_env = setup.replay(train)
     lines: list[str] = []
 
     # ---- replay throughput ------------------------------------------------------------------
@@ -126,8 +116,8 @@ def main() -> None:
     srv.close()
     load = os.getloadavg()[0]
     lines += [
-        f"Offline, generated τ airline world (seed 0, 200 users, {n_tasks} test tasks); seed prompt = the world's "
-        f"policy with {', '.join(DEFAULT_DELETE)} deleted and {', '.join(DEFAULT_GARBLE)} garbled; simulated target "
+        f"Offline, scenario `{scenario.name}` (`DEFAULT_SCENARIO`, the one `diffprompt demo` runs): "
+        f"{scenario.describe()}; seed prompt = the world's policy so degraded; simulated target "
         "model in-process (`--model sim`, the offline default), scripted users; blame from the "
         "simulated model's `explain_failure` (offline judge). AR and rewrite run their offline hint-based "
         "strategies (no LLM). One round per editor at `OptimizeConfig()` defaults "

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import pytest
 
+from diffprompt.integrations.tau import DEFAULT_SCENARIO, TauReplay, degraded_world, record_traffic, target_model
 from diffprompt.optimize.build import build_blamer, build_editor
 from diffprompt.optimize.config import OptimizeConfig
 from diffprompt.optimize.loop import run_round
-from diffprompt.optimize.replay_tau import TauReplay
-from diffprompt.optimize.scenario import degraded_world, record_traffic
 from diffprompt.spans import segment
 from diffprompt.store.memory import MemoryStore
 
@@ -23,7 +22,8 @@ def world(tmp_path_factory):
     from tau_envs.serve import start_server
     from tau_envs.users.scripted import ScriptedUser
 
-    dom, degraded = degraded_world(tmp_path_factory.mktemp("world"), n_users=120, n_tasks=48)
+    small = DEFAULT_SCENARIO.with_world(users=120, tasks=48)
+    dom, degraded = degraded_world(tmp_path_factory.mktemp("world"), scenario=small)
     srv = start_server("airline")  # the HTTP path for the seed traffic, in-process for the rounds
     http_env = TauReplay(
         dom,
@@ -32,7 +32,7 @@ def world(tmp_path_factory):
     )
     env = TauReplay(
         dom,
-        model_factory=lambda s: make_chat_model("sim", domain="airline", seed=s),
+        model_factory=lambda s: target_model("sim", domain="airline", seed=s),
         user_factory=lambda t, s: ScriptedUser(),
     )
     seed_store = MemoryStore()

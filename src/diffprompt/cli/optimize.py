@@ -9,6 +9,7 @@ from typing import Any
 import typer
 
 from diffprompt.cli import common
+from diffprompt.integrations.tau.scenario import DEFAULT_SCENARIO
 
 
 def _config_overrides(path: Path | None, **flags: Any) -> dict[str, Any]:
@@ -83,15 +84,15 @@ def optimize_cmd(
     model: str = typer.Option("sim", "--model", help="Target model: sim | openai:NAME."),
     user: str = typer.Option("scripted", "--user", help="User simulator: scripted | llm:NAME."),
     judge: str | None = typer.Option(
-        None, "--judge", help="Blame judge model (OpenAI-compatible); default offline."
+        None, "--judge", help="Blame judge model (OpenAI-compatible), or 'oracle' (upper bound); default offline."
     ),
     editor_model: str | None = typer.Option(None, "--editor-model", help="Model for --editor ar/rewrite."),
     dlm: str = typer.Option("builtin", "--dlm", help="DLM: builtin | local dir | Hub id (Dream/LLaDA)."),
     likelihood: bool = typer.Option(False, "--likelihood/--no-likelihood", help="Use DLM span likelihood."),
     split: str = typer.Option("test", "--split", help="τ split of the replay keys."),
-    world_seed: int = typer.Option(0, "--world-seed"),
-    world_users: int = typer.Option(200, "--world-users"),
-    world_tasks: int = typer.Option(40, "--world-tasks"),
+    world_seed: int = typer.Option(DEFAULT_SCENARIO.world_seed, "--world-seed"),
+    world_users: int = typer.Option(DEFAULT_SCENARIO.world_users, "--world-users"),
+    world_tasks: int = typer.Option(DEFAULT_SCENARIO.world_tasks, "--world-tasks"),
     config: Path | None = typer.Option(None, "--config", help="OptimizeConfig as JSON or TOML ([optimize])."),
     candidates: int | None = typer.Option(None, "--candidates", help="Candidates per iteration."),
     holdout: int | None = typer.Option(None, "--holdout", help="Held-out replay cases."),
@@ -141,7 +142,7 @@ def optimize_cmd(
     )
     for spec in (
         model,
-        f"openai:{judge}" if judge else None,
+        f"openai:{judge}" if judge and judge != "oracle" else None,
         f"openai:{editor_model}" if editor_model else None,
     ):
         if spec:  # fail fast on a bad endpoint, before any work

@@ -1,14 +1,14 @@
 """``diffprompt tau run``: τ episodes through the wrapped agent, recorded as traces with reward feedback.
 
-Thin: parse options, check endpoints (fail fast), load or generate the domain, build the model/user
-factories and the diffprompt middleware, call ``tau_envs.runner.run_tau``, show progress and pass^k.
+Thin: parse options, resolve them with the one τ factory (``diffprompt.integrations.tau.build_tau``:
+endpoints checked first, then the domain loaded or generated, model and user factories), wrap the
+agent with the diffprompt middleware, call ``tau_envs.runner.run_tau``, show progress and pass^k.
 """
 
 from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ import typer
 
 from diffprompt.cli import common
 from diffprompt.errors import ConfigError
+from diffprompt.integrations.tau.scenario import DEFAULT_SCENARIO
 
 
 def parse_task_range(spec: str, n_tasks: int) -> list[int]:
@@ -39,57 +40,6 @@ def parse_task_range(spec: str, n_tasks: int) -> list[int]:
     if bad:
         raise ConfigError(f"--tasks {spec!r} names task {bad[0]}, but the split has tasks 0..{n_tasks - 1}")
     return list(dict.fromkeys(out))
-
-
-@dataclass(frozen=True, kw_only=True)
-class UserSpec:
-    """``scripted`` or ``llm:NAME``."""
-
-    kind: str
-    model: str = ""
-
-
-def parse_user_spec(spec: str) -> UserSpec:
-    text = spec.strip()
-    if text == "scripted":
-        return UserSpec(kind="scripted")
-    kind, sep, name = text.partition(":")
-    if kind == "llm" and sep and name.strip():
-        return UserSpec(kind="llm", model=name.strip())
-    raise ConfigError(f"unknown --user {spec!r}: use 'scripted' (offline) or 'llm:MODEL' (OpenAI-compatible)")
-
-
-def user_factory(spec: UserSpec, *, base_url: str | None, api_key: str | None, meter: Any) -> Any:
-    """``(task, seed) -> UserSimulator`` for a parsed user spec."""
-    if spec.kind == "scripted":
-        from tau_envs.users.scripted import ScriptedUser
-
-        return lambda task, seed: ScriptedUser()
-    from diffprompt.llm import ChatClient
-    from tau_envs.users.llm import LLMUser
-
-    client = ChatClient(spec.model, base_url=base_url, api_key=api_key, meter=meter)
-    return lambda task, seed: LLMUser(client)
-
-
-def load_tau_domain(
-    domain: str,
-    *,
-    tau_data: Path | None,
-    split: str,
-    home: Path,
-    world_seed: int,
-    world_users: int,
-    world_tasks: int,
-) -> Any:
-    """Official/user data from ``tau_data``, else a generated world cached under ``home``."""
-    from tau_envs.domain import load_domain
-    from tau_envs.runner import cached_world
-
-    if tau_data is not None:
-        return load_domain(domain, tau_data, split=split)
-    path = cached_world(domain, home=home, seed=world_seed, n_users=world_users, n_tasks=world_tasks)
-    return load_domain(domain, path, split=split)
 
 
 def ensure_slot(store: Any, slot: str, seed_text: str, *, require_text: bool = False) -> Any:
@@ -117,9 +67,13 @@ def run_cmd(
     tau_data: Path | None = typer.Option(
         None, "--tau-data", help="Official-layout data dir (default: a generated world)."
     ),
-    world_seed: int = typer.Option(0, "--world-seed", help="Seed of the generated world."),
-    world_users: int = typer.Option(200, "--world-users", help="Users in the generated world."),
-    world_tasks: int = typer.Option(40, "--world-tasks", help="Tasks per split in the generated world."),
+    world_seed: int = typer.Option(DEFAULT_SCENARIO.world_seed, "--world-seed", help="Seed of the generated world."),
+    world_users: int = typer.Option(
+        DEFAULT_SCENARIO.world_users, "--world-users", help="Users in the generated world."
+    ),
+    world_tasks: int = typer.Option(
+        DEFAULT_SCENARIO.world_tasks, "--world-tasks", help="Tasks per split in the generated world."
+    ),
     split: str = typer.Option("test", "--split", help="test, train or dev."),
     tasks: str = typer.Option("all", "--tasks", help="Task indices: all, 7, 0-9, 0:10, 1,4,9."),
     trials: int = typer.Option(1, "--trials", min=1, help="Trials per task (pass^1..k)."),
@@ -144,33 +98,31 @@ def run_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object (last line)."),
 ) -> None:
     """Run τ episodes concurrently and print pass^1..k; every episode is a trace with its reward."""
-    from diffprompt.llm import CallMeter, check_reachable, make_chat_model, parse_model_spec
+    from diffprompt.integrations.tau import build_tau
     from tau_envs.runner import record_rewards, run_tau
 
     settings = common.state(ctx).settings()
-    api_key = settings.openai_api_key
-    base = base_url or settings.openai_base_url
-    mspec = parse_model_spec(model)
-    uspec = parse_user_spec(user)
-    # fail fast: endpoints are checked before any world is generated or any episode starts
-    check_reachable(mspec, base_url=base, api_key=api_key)
-    if uspec.kind == "llm":
-        check_reachable(f"openai:{uspec.model}", base_url=user_base_url or base, api_key=api_key)
-    dom = load_tau_domain(
+    setup = build_tau(
         domain,
-        tau_data=tau_data,
-        split=split,
         home=Path(settings.home),
+        data_dir=tau_data,
         world_seed=world_seed,
         world_users=world_users,
         world_tasks=world_tasks,
+        model=model,
+        user=user,
+        base_url=base_url or settings.openai_base_url,
+        api_key=settings.openai_api_key,
+        user_base_url=user_base_url,
+        max_steps=max_steps,
     )
+    setup.check_endpoints()  # fail fast: before any world is generated or any episode starts
+    dom = setup.domain(split)
     indices = parse_task_range(tasks, len(dom.tasks))
     if policy_file is not None and not policy_file.is_file():
         raise ConfigError(f"--policy-file {policy_file} does not exist")
     prompt = policy_file.read_text(encoding="utf-8") if policy_file is not None else dom.policy
-    meter = CallMeter()
-    users = user_factory(uspec, base_url=user_base_url or base, api_key=api_key, meter=meter)
+    meter = setup.meter
     slot_name = slot or f"tau-{domain}"
     store = recorder = mw = None
     version_id = None
@@ -183,9 +135,6 @@ def run_cmd(
         recorder = Recorder(store, spool_dir=settings.resolved_spool_dir)
         mw = PromptAdaptationMiddleware(slot_name, store, recorder=recorder)
 
-    def models(s: int) -> Any:
-        return make_chat_model(mspec, base_url=base, api_key=api_key, seed=s, domain=domain, meter=meter)
-
     t0 = time.perf_counter()
     try:
         summary = _run_with_progress(
@@ -194,8 +143,8 @@ def run_cmd(
             indices,
             trials=trials,
             concurrency=concurrency,
-            model_factory=models,
-            user_factory=users,
+            model_factory=setup.model_factory,
+            user_factory=setup.user_factory,
             system_prompt=None if mw is not None else prompt,
             middleware_factory=(lambda: [mw]) if mw is not None else None,
             seed=seed,
@@ -221,7 +170,7 @@ def run_cmd(
         meter=meter,
         wall=wall,
         n_feedback=n_feedback,
-        model=str(mspec),
+        model=str(setup.model),
         user=user,
         as_json=as_json,
     )

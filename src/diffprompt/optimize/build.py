@@ -2,8 +2,8 @@
 
 Specs are resolved here, once, into the seam objects the round takes: ``build_env`` ("tau:airline",
 "tau:airline:DIR"), ``build_editor`` ("dlm" | "ar" | "rewrite"), ``build_blamer`` and
-``build_likelihood``. Offline (no judge/editor model given) the AR and rewrite editors use the
-deterministic hint-based strategies and the blamer uses the simulated model's ``explain_failure``.
+``build_likelihood``. The τ parts (``build_domain``, ``build_env``, the offline τ judge) delegate to
+``diffprompt.integrations.tau``, the one place that imports ``tau_envs``.
 """
 
 from __future__ import annotations
@@ -61,18 +61,19 @@ def build_domain(
     *,
     home: Path,
     split: str = "test",
-    world_seed: int = 0,
-    world_users: int = 200,
-    world_tasks: int = 40,
+    world_seed: int | None = None,
+    world_users: int | None = None,
+    world_tasks: int | None = None,
 ) -> Any:
-    """Load the τ domain of an env spec (a generated world is cached under ``home/worlds``)."""
-    from tau_envs.domain import load_domain
-    from tau_envs.runner import cached_world
+    """Load the τ domain of an env spec through ``integrations.tau.build_tau`` (cached in ``home``).
 
-    path = spec.data_dir or cached_world(
-        spec.domain, home=home, seed=world_seed, n_users=world_users, n_tasks=world_tasks
-    )
-    return load_domain(spec.domain, path, split=split)
+    World sizes default to ``DEFAULT_SCENARIO``'s, as everywhere else.
+    """
+    from diffprompt.integrations.tau import build_tau
+
+    setup = build_tau(spec.domain, home=home, data_dir=spec.data_dir, world_seed=world_seed,
+                      world_users=world_users, world_tasks=world_tasks)
+    return setup.domain(split)
 
 
 def build_env(
@@ -85,31 +86,12 @@ def build_env(
     meter: Any = None,
     max_steps: int = 30,
 ) -> Any:
-    """A ``TauReplay`` on ``domain`` with the target ``model`` spec and ``user`` spec."""
-    from diffprompt.llm import make_chat_model
-    from diffprompt.optimize.replay_tau import TauReplay
+    """A ``TauReplay`` on ``domain`` with the target ``model`` spec and ``user`` spec (``build_tau``)."""
+    from diffprompt.integrations.tau import build_tau
 
-    def model_factory(seed: int) -> Any:
-        return make_chat_model(
-            model, base_url=base_url, api_key=api_key, seed=seed, domain=domain.name, meter=meter
-        )
-
-    if user == "scripted":
-        from tau_envs.users.scripted import ScriptedUser
-
-        def user_factory(task: Any, seed: int) -> Any:
-            return ScriptedUser()
-    elif user.startswith("llm:"):
-        from diffprompt.llm import ChatClient
-        from tau_envs.users.llm import LLMUser
-
-        client = ChatClient(user[4:], base_url=base_url, api_key=api_key, meter=meter)
-
-        def user_factory(task: Any, seed: int) -> Any:
-            return LLMUser(client)
-    else:
-        raise ConfigError(f"unknown user simulator {user!r}: use 'scripted' or 'llm:MODEL'")
-    return TauReplay(domain, model_factory=model_factory, user_factory=user_factory, max_steps=max_steps)
+    setup = build_tau(domain.name, home=None, model=model, user=user,
+                      base_url=base_url, api_key=api_key, meter=meter, max_steps=max_steps)
+    return setup.replay(domain)
 
 
 def build_editor(
@@ -160,10 +142,13 @@ def build_blamer(
     meter: Any = None,
     protected: Sequence[str] = (),
 ) -> Any:
-    """``JudgeBlamer`` over an OpenAI-compatible ``judge`` model, else the offline τ explainer."""
-    from diffprompt.optimize.attribution import ExplainBlamer, JudgeBlamer
+    """``JudgeBlamer`` over an OpenAI-compatible ``judge`` model, else the offline τ judge.
 
-    if judge:
+    ``judge="oracle"`` names the simulated model's own explanation (a labelled upper bound).
+    """
+    from diffprompt.optimize.attribution import JudgeBlamer
+
+    if judge and judge != "oracle":
         from diffprompt.llm import ChatClient
 
         return JudgeBlamer(
@@ -171,12 +156,9 @@ def build_blamer(
         )
     if domain is None:
         return None
-    from diffprompt.optimize.replay_tau import tau_explainer
-    from tau_envs.rules import Rule, rules_for
+    from diffprompt.integrations.tau import tau_blamer
 
-    rules = [Rule.from_json(r) if isinstance(r, dict) else r for r in domain.rules]
-    rules = rules or list(rules_for(domain.name))
-    return ExplainBlamer(tau_explainer(domain.tools_info, rules), protected=protected)
+    return tau_blamer(domain, judge=judge, protected=protected)
 
 
 class DLMLikelihood:

@@ -4,7 +4,7 @@ The seam is ``ReplayEnvironment``: ``cases(traces)`` turns a window of recorded 
 cases, ``run(case, system_prompt, seed=, trial=)`` plays one episode with the given system prompt and
 returns a ``ReplayResult`` (reward in [0, 1], the model calls and tokens it spent). Implementations:
 
-* ``TauReplay`` (``optimize.replay_tau``): re-runs the τ task named by the replay key with a user
+* ``TauReplay`` (``diffprompt.integrations.tau.replay``): re-runs the τ task named by the replay key with a user
   simulator on a fresh database;
 * ``CounterfactualReplay`` (``optimize.replay_counterfactual``): for agents without a simulator,
   re-issues the recorded conversation prefix with the candidate prompt and judges the outcome;

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from diffprompt.errors import ConfigError
+from diffprompt.integrations.tau.scenario import DEFAULT_SCENARIO
 from diffprompt.optimize.config import OptimizeConfig
 from diffprompt.optimize.loop import run_round
 from diffprompt.optimize.result import RoundEvent, RoundResult
@@ -31,9 +32,9 @@ class OptimizeRequest:
     dlm: str = "builtin"
     likelihood: bool = False
     split: str = "test"
-    world_seed: int = 0
-    world_users: int = 200
-    world_tasks: int = 40
+    world_seed: int = DEFAULT_SCENARIO.world_seed  # the generated τ world: one default for every entry point
+    world_users: int = DEFAULT_SCENARIO.world_users
+    world_tasks: int = DEFAULT_SCENARIO.world_tasks
     seed: int = 0
     dry_run: bool = False
     config: Mapping[str, Any] = field(default_factory=dict)

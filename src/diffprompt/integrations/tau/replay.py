@@ -1,9 +1,8 @@
-"""τ-env replay and the offline τ failure explainer.
+"""τ-env replay: the ``ReplayEnvironment`` over τ tasks.
 
 ``TauReplay`` re-runs the task named by a trace's replay key (``tau:<domain>:<split>:<index>``) on a
 fresh database with a user simulator, through the τ runner (``tau_envs.runner.run_episode``), with
-the candidate system prompt served verbatim. ``tau_explainer`` turns the simulated target model's
-own ``explain_failure`` into ``Explanation`` objects for ``ExplainBlamer`` (the offline judge).
+the candidate system prompt served verbatim.
 """
 
 from __future__ import annotations
@@ -14,9 +13,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from diffprompt.errors import EnvError
-from diffprompt.optimize.attribution import Explanation
 from diffprompt.optimize.replay import Case
-from diffprompt.types import PromptVersion, ReplayResult, Trace, TraceWithFeedback, new_id, utcnow
+from diffprompt.types import ReplayResult, Trace, TraceWithFeedback, new_id, utcnow
 
 
 def parse_replay_key(key: str) -> tuple[str, str, int] | None:
@@ -30,10 +28,11 @@ def parse_replay_key(key: str) -> tuple[str, str, int] | None:
 class TauReplay:
     """Replay τ tasks with a target model and a user simulator; one fresh DB per episode.
 
-    ``model_factory(seed)`` builds the LangChain chat model (e.g. ``diffprompt.llm.make_chat_model``
-    for ``sim`` or ``openai:NAME``); with ``share_agent`` one compiled agent (built from seed 0) serves
-    every episode. ``user_factory(task, seed)`` builds a fresh user per episode. Model calls are
-    counted as the assistant turns of the episode; tokens come from the model's usage metadata.
+    ``model_factory(seed)`` builds the LangChain chat model (``TauSetup.model_factory``: the simulated
+    model for ``sim``, ``ChatOpenAI`` for ``openai:NAME``); with ``share_agent`` one compiled agent
+    (built from seed 0) serves every episode. ``user_factory(task, seed)`` builds a fresh user per
+    episode. Model calls are counted as the assistant turns of the episode; tokens come from the
+    model's usage metadata.
     """
 
     def __init__(
@@ -148,47 +147,3 @@ class TauReplay:
             seconds=time.perf_counter() - t0,
             slice=task.family or "",
         )
-
-
-def tau_explainer(
-    tools_info: Sequence[Any], rules: Sequence[Any], *, seed: int = 0, same_rule_at: float = 0.6
-) -> Callable[[TraceWithFeedback, PromptVersion], list[Explanation]]:
-    """An offline explainer from the simulated model's ``explain_failure`` (rule ids + reasons).
-
-    The recorded conversation is re-derived under the prompt it was served with (the incumbent's
-    text is prepended when the trace has no system message). A rule whose best-covering span is
-    really about it (concept coverage >= 0.5 *and* TF-IDF cosine with the rule >= ``same_rule_at``)
-    is ``wrong`` there (badly stated); otherwise it is ``missing`` — the blamer then finds a garbled
-    copy by letter bags, or the closest neighbour to insert next to. A span that merely shares a few
-    concepts (another rule about the same topic) is never overwritten. The hint is the rule's
-    catalogue sentence: this offline judge knows the simulated model's rule book.
-    """
-    from diffprompt.optimize.attribution import tfidf_similarity
-    from tau_envs.sim import best_span, explain_failure
-
-    by_id = {r.id: r for r in rules}
-
-    def explain(twf: TraceWithFeedback, prompt: PromptVersion) -> list[Explanation]:
-        msgs = [dict(m) for m in twf.trace.messages]
-        if not msgs or msgs[0].get("role") != "system":
-            msgs.insert(0, {"role": "system", "content": prompt.text})
-        out = []
-        for rid, reason in explain_failure(msgs, tools_info, seed=seed):
-            rule = by_id.get(rid)
-            if rule is None:
-                continue
-            score, span_text = best_span(rule, prompt.text)
-            wrong = (
-                score >= 0.5 and bool(span_text) and (tfidf_similarity([rule.text], [span_text])[0][0] >= same_rule_at)
-            )
-            out.append(
-                Explanation(
-                    text=rule.text,
-                    reason=reason,
-                    kind="wrong" if wrong else "missing",
-                    stated_in=span_text if wrong else "",
-                )
-            )
-        return out
-
-    return explain
