@@ -22,6 +22,7 @@ _GROUPS: list[tuple[str, str | None]] = [
     ("experiment", "experiment"),
     ("runs", "runs"),
     ("schedule", "schedule"),
+    ("canary", "canary"),
     ("demo", None),
 ]
 
