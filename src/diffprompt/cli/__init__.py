@@ -11,6 +11,7 @@ app = typer.Typer(
     help="Self-improving system prompts: record, attribute, denoise, replay, gate, promote.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # help text is literal: "[optimize]" must not be read as markup
 )
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Any
 
 import typer
@@ -18,15 +16,8 @@ JSON = typer.Option(False, "--json", help="Machine-readable JSON on stdout.")
 
 
 def read_prompt(path: str) -> str:
-    """Read a prompt file (``-`` for stdin); ``ConfigError`` if unreadable."""
-    from diffprompt.errors import ConfigError
-
-    if path == "-":
-        return sys.stdin.read()
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read prompt file {path}: {exc.strerror or exc}") from None
+    """Read a prompt file (``-`` for stdin); ``ConfigError`` if unreadable, binary or not UTF-8."""
+    return common.read_text_file(path, "prompt file")
 
 
 def resolve_version(store: Any, ref: str) -> Any:
@@ -96,7 +87,9 @@ def add(
     else:
         common.console.print(
             f"{'created slot ' + slot + ' with' if created else 'added'} version {v.id} "
-            f"({row['spans']} spans){' [active]' if 'active' in row['status'] else ''}"
+            f"({row['spans']} spans){' [active]' if 'active' in row['status'] else ''}",
+            markup=False,
+            highlight=False,
         )
 
 
@@ -107,8 +100,6 @@ def list_(
     as_json: bool = JSON,
 ) -> None:
     """List slots, or the versions of one slot (oldest first)."""
-    from rich.table import Table
-
     store = common.open_store(ctx)
     try:
         if slot is None:
@@ -123,10 +114,8 @@ def list_(
     if as_json:
         common.print_json(rows)
         return
-    table = Table(*cols)
-    for r in rows:
-        table.add_row(*("" if r[c] is None else str(r[c]) for c in cols))
-    common.console.print(table)
+    ids = {"slot", "active_version_id", "canary_version_id", "id", "parent_id"}
+    common.print_table(common.table(cols, ([r[c] for c in cols] for r in rows), ids=ids))
 
 
 @app.command("show")
@@ -152,17 +141,21 @@ def show(
             }
         )
         return
-    common.console.print(
-        f"[bold]{v.id}[/] slot={v.slot} origin={v.origin} parent={v.parent_id} "
-        f"{_version_row(v, state)['status']}",
+    # the header goes to stderr, so `prompts show SLOT > file` writes exactly the prompt text
+    common.err_console.print(
+        f"{v.id} slot={v.slot} origin={v.origin} parent={v.parent_id} {_version_row(v, state)['status']}",
         highlight=False,
+        markup=False,
     )
     if spans:
-        for s in v.spans:
-            lock = " (protected)" if s.id in state.protected_span_ids else ""
-            common.console.print(f"{s.id:<20} {s.kind:<8} {s.text}{lock}", highlight=False, markup=False)
+        common.write_plain(
+            "".join(
+                f"{s.id:<20} {s.kind:<8} {s.text}{' (protected)' if s.id in state.protected_span_ids else ''}\n"
+                for s in v.spans
+            )
+        )
     else:
-        common.console.print(v.text, highlight=False, markup=False)
+        common.write_plain(v.text)
 
 
 @app.command("diff")
@@ -201,7 +194,7 @@ def diff(
         )
         return
     out = render_diff(a.spans, b.spans, context=context)
-    common.console.print(out or "(no span changes)", highlight=False, markup=False)
+    common.write_plain(out or "(no span changes)\n")
 
 
 def _print_audit(entry: Any, as_json: bool) -> None:
@@ -212,6 +205,7 @@ def _print_audit(entry: Any, as_json: bool) -> None:
             f"{entry.action} {entry.slot}: {entry.from_version_id} → {entry.to_version_id} "
             f"by {entry.actor} (audit #{entry.id})",
             highlight=False,
+            markup=False,  # actors and reasons are user text: "[/x]" prints as written
         )
 
 
@@ -279,9 +273,7 @@ def canary(
 def protect(
     ctx: typer.Context,
     slot: str,
-    span_ids: list[str] = typer.Argument(
-        None, help="Span ids of the active version (see `prompts show --spans`)."
-    ),
+    span_ids: list[str] = typer.Argument(None, help="Span ids of the active version (see `prompts show --spans`)."),
     clear: bool = typer.Option(False, "--clear", help="Remove all protections."),
     actor: str = ACTOR,
     reason: str = REASON,
@@ -302,14 +294,12 @@ def protect(
     if as_json:
         common.print_json({"slot": slot, "protected_span_ids": list(state.protected_span_ids)})
     else:
-        common.console.print(f"{slot}: {len(state.protected_span_ids)} protected span(s)")
+        common.console.print(f"{slot}: {len(state.protected_span_ids)} protected span(s)", markup=False)
 
 
 @app.command("audit")
 def audit(ctx: typer.Context, slot: str, as_json: bool = JSON) -> None:
     """The slot's audit trail (oldest first)."""
-    from rich.table import Table
-
     store = common.open_store(ctx)
     try:
         log = store.audit_log(slot)
@@ -318,15 +308,17 @@ def audit(ctx: typer.Context, slot: str, as_json: bool = JSON) -> None:
     if as_json:
         common.print_json(common.jsonable(log))
         return
-    table = Table("id", "at", "action", "from", "to", "actor", "reason")
-    for e in log:
-        table.add_row(
-            str(e.id),
+    rows = (
+        (
+            e.id,
             e.created_at.isoformat(timespec="seconds"),
             e.action,
-            e.from_version_id or "",
-            e.to_version_id or "",
+            e.from_version_id,
+            e.to_version_id,
             e.actor,
             e.reason,
         )
-    common.console.print(table)
+        for e in log
+    )
+    cols = ("id", "at", "action", "from", "to", "actor", "reason")
+    common.print_table(common.table(cols, rows, ids={"from", "to", "at"}))
