@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from langchain.agents.middleware import AgentMiddleware  # noqa: E402
 
 from agents.support_agent import SEED_PROMPT, build_agent, requests, scripted_model  # noqa: E402
-from diffprompt.middleware import PromptAdaptationMiddleware  # noqa: E402
+from diffprompt.middleware import FinalAnswerPromptAdaptationMiddleware, PromptAdaptationMiddleware  # noqa: E402
 from diffprompt.store import open_store  # noqa: E402
 from diffprompt.store.recorder import Recorder  # noqa: E402
 from diffprompt.types import Trace, Usage, new_id  # noqa: E402
@@ -105,7 +105,7 @@ def overhead(n: int, rounds: int, db_url: str, seed: int = 0) -> dict[str, dict[
     store.create_slot("support", SEED_PROMPT)
     recorder = Recorder(store)
     exact = PromptAdaptationMiddleware("support", store, recorder=recorder)
-    fast = PromptAdaptationMiddleware("support", store, recorder=recorder, end_node=False)
+    fast = FinalAnswerPromptAdaptationMiddleware("support", store, recorder=recorder)
     hook_s = {"wrapped": [0.0], "wrapped, end_node=False": [0.0]}
     instrument(exact, hook_s["wrapped"])
     instrument(fast, hook_s["wrapped, end_node=False"])

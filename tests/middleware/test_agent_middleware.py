@@ -10,7 +10,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 
 from agents.fake_models import ScriptedChatModel
 from agents.support_agent import SEED_PROMPT, TOOLS, build_agent, scripted_model
-from diffprompt.middleware import PromptAdaptationMiddleware
+from diffprompt.middleware import FinalAnswerPromptAdaptationMiddleware, PromptAdaptationMiddleware
 from diffprompt.store.recorder import Recorder
 from diffprompt.store.routing import pick_version
 
@@ -224,10 +224,11 @@ def _agent_nodes(agent) -> list[str]:  # type: ignore[no-untyped-def]
     return list(agent.get_graph().nodes)
 
 
-def test_runs_start_without_a_graph_node_and_end_node_false_drops_the_end_node(store, recorder) -> None:
+def test_runs_start_without_a_graph_node_and_the_final_answer_variant_drops_the_end_node(store, recorder) -> None:
     exact = PromptAdaptationMiddleware("support", store, recorder=recorder)
-    fast = PromptAdaptationMiddleware("support", store, recorder=recorder, end_node=False)
-    assert isinstance(fast, PromptAdaptationMiddleware) and type(fast) is not type(exact)
+    fast = FinalAnswerPromptAdaptationMiddleware("support", store, recorder=recorder)
+    assert type(exact) is PromptAdaptationMiddleware  # a plain class: construction never swaps it
+    assert isinstance(fast, PromptAdaptationMiddleware) and type(fast) is FinalAnswerPromptAdaptationMiddleware
     a_exact, a_fast = build_agent(scripted_model(), [exact]), build_agent(scripted_model(), [fast])
     assert not any("before_agent" in n for n in _agent_nodes(a_exact))
     assert any("after_agent" in n for n in _agent_nodes(a_exact))

@@ -121,6 +121,9 @@ def test_feedback_by_trace_or_thread_long_after_the_episode(store, recorder) -> 
         (dict(trace_id="x", kind="reward", value=float("nan")), ValidationError, "outside"),
         (dict(trace_id="x", kind="comment", value=1.0, text="t"), ValidationError, "carries text"),
         (dict(trace_id="x", kind="comment", text="  "), ValidationError, "non-empty"),
+        (dict(trace_id="x", kind="comment", text=None), ValidationError, "a comment needs its text"),
+        (dict(trace_id="x", kind="rating", value=1.0, text=None), ValidationError, "must be a string"),
+        (dict(trace_id="x", kind="reward", value=1.0, source=None), ValidationError, "source"),
     ],
 )
 def test_feedback_validation_errors_are_clear_and_write_nothing(store, kwargs, err, match) -> None:
@@ -138,3 +141,19 @@ def test_normalize_rating_scales() -> None:
     for bad, scale in [("meh", "thumbs"), (6, "stars5"), (0, "stars5"), ("x", "percent"), (1, "moons")]:
         with pytest.raises(ValidationError):
             normalize_rating(bad, scale)  # type: ignore[arg-type]
+
+
+def test_store_rejects_feedback_whose_text_is_not_a_string(store) -> None:
+    from diffprompt.types import Feedback
+
+    from .helpers import make_trace
+
+    store.add_traces([make_trace(1, id="tr_fb")])
+    with pytest.raises(ValidationError, match="text must be a string"):
+        store.add_feedback([Feedback(trace_id="tr_fb", kind="comment", value=None, text=None)])  # type: ignore[arg-type]
+    assert store.feedback_for(["tr_fb"]) == []
+
+
+def test_wrap_graph_for_a_missing_slot_fails_at_construction(store, recorder) -> None:
+    with pytest.raises(NotFoundError, match="slot 'nope' does not exist"):
+        wrap_graph(build_graph(), slot="nope", store=store, recorder=recorder)

@@ -2,10 +2,17 @@
 
 Usage::
 
-    mw = PromptAdaptationMiddleware("support", store, recorder=Recorder(store, spool_dir=...))
+    mw = PromptAdaptationMiddleware("support", store)   # the slot must exist (store.create_slot)
     agent = create_agent(model, tools, middleware=[mw])
     out = agent.invoke({"messages": [...]}, {"configurable": {"thread_id": "t-42"}})
-    record_feedback(store, trace_id=out["diffprompt_trace_id"], kind="reward", value=1.0)
+    mw.record_feedback(trace_id=out["diffprompt_trace_id"], kind="reward", value=1.0)
+
+Construction fails with ``NotFoundError`` when the slot does not exist (or ``ValidationError`` for
+an invalid slot name), so traces are never recorded under no slot; a store that is unreachable at
+construction is only logged (the agent is served its own prompt until it returns). Without a
+``recorder`` the middleware makes one that spools to ``spool_dir`` (default
+``Settings().resolved_spool_dir``, ``~/.diffprompt/spool``) while the database is down, so traces
+still queued at ``close()`` survive an outage on disk and are written by the next recorder.
 
 Per run: the first ``wrap_model_call`` starts the run (no ``before_agent`` graph node): it resolves
 the thread (``configurable.thread_id``; without one, a fresh id per run) and its pinned version and
@@ -18,10 +25,11 @@ recorder's thread. Sync, async and streaming runs all go through these hooks. Wi
 a thread whose previous run failed starts a new trace on its next run (a retry of the failed model
 call with the same input continues the failed run).
 
-``end_node=False`` drops the ``after_agent`` node too (one graph superstep less per run): the trace
-is then finished at the model's final answer (no tool calls). Use it only for agents whose loop
-ends there, i.e. without an ``after_model`` hook that jumps back to the model and without
-``return_direct`` tools; other endings are recorded as "did not finish" by the sweep or ``close()``.
+``FinalAnswerPromptAdaptationMiddleware`` (same arguments) drops the ``after_agent`` node too (one
+graph superstep less per run): the trace is then finished at the model's final answer (no tool
+calls). Use it only for agents whose loop ends there, i.e. without an ``after_model`` hook that
+jumps back to the model and without ``return_direct`` tools; other endings are recorded as "did not
+finish" by the sweep or ``close()``.
 
 Optional run config keys: ``configurable.diffprompt_replay_key`` (stored as ``Trace.replay_key``)
 and ``configurable.diffprompt_metadata`` (a dict merged into ``Trace.metadata``).
@@ -39,6 +47,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
+from pathlib import Path
 from typing import Annotated, Any, NotRequired, cast
 
 from langchain.agents.middleware.types import (
@@ -56,10 +65,11 @@ from langgraph.runtime import Runtime
 from langgraph.types import Command
 
 from diffprompt.middleware._run import RunRecord, RunTable
-from diffprompt.middleware.prompts import PromptView
+from diffprompt.middleware.feedback import record_feedback
+from diffprompt.middleware.prompts import PromptView, check_slot, default_spool_dir
 from diffprompt.store.base import Store
 from diffprompt.store.recorder import Recorder
-from diffprompt.types import Trace, new_id, utcnow
+from diffprompt.types import Feedback, FeedbackKind, Trace, new_id, utcnow
 
 log = logging.getLogger("diffprompt.middleware")
 
@@ -92,11 +102,6 @@ class PromptAdaptationMiddleware(AgentMiddleware[DiffpromptState, Any, Any]):
 
     state_schema = DiffpromptState
 
-    def __new__(cls, *args: Any, end_node: bool = True, **kwargs: Any) -> PromptAdaptationMiddleware:
-        if cls is PromptAdaptationMiddleware and not end_node:
-            cls = _FinalAnswerEndMiddleware
-        return super().__new__(cls)
-
     def __init__(
         self,
         slot: str,
@@ -108,11 +113,12 @@ class PromptAdaptationMiddleware(AgentMiddleware[DiffpromptState, Any, Any]):
         now: Callable[[], datetime] = utcnow,
         max_threads: int = 100_000,
         stale_run_s: float = 3600.0,
-        end_node: bool = True,
+        spool_dir: str | Path | None = None,
     ) -> None:
         super().__init__()
+        check_slot(store, slot)
         self.slot, self.store = slot, store
-        self.recorder = recorder if recorder is not None else Recorder(store)
+        self.recorder = recorder if recorder is not None else Recorder(store, spool_dir=default_spool_dir(spool_dir))
         self.view = PromptView(slot, store, refresh_s=refresh_s, clock=clock, max_threads=max_threads)
         self.runs = RunTable(max_threads=max_threads, stale_s=stale_run_s)
         self._now = now
@@ -134,8 +140,37 @@ class PromptAdaptationMiddleware(AgentMiddleware[DiffpromptState, Any, Any]):
         return pin.version_id if pin else None
 
     def flush(self, timeout: float = 10.0) -> bool:
-        """Wait for the recorder to write every finished trace."""
+        """Wait for the recorder to write every finished trace (True when all are in the store)."""
         return self.recorder.flush(timeout)
+
+    def record_feedback(
+        self,
+        *,
+        trace_id: str | None = None,
+        thread_id: str | None = None,
+        kind: FeedbackKind,
+        value: float | None = None,
+        text: str = "",
+        source: str = "api",
+        flush_timeout: float = 5.0,
+    ) -> Feedback:
+        """``record_feedback`` for this slot that first waits for this process's recorder if needed.
+
+        Use it for feedback that follows a run at once (the run's trace may still be queued);
+        feedback that arrives later, from any process, can use ``diffprompt.middleware.record_feedback``.
+        """
+        return record_feedback(
+            self.store,
+            trace_id=trace_id,
+            thread_id=thread_id,
+            kind=kind,
+            value=value,
+            text=text,
+            source=source,
+            slot=self.slot if thread_id is not None else None,
+            recorder=self.recorder,
+            flush_timeout=flush_timeout,
+        )
 
     def close(self, timeout: float = 10.0) -> None:
         """Record failed runs still open, then flush and stop the recorder (call at shutdown)."""
@@ -365,8 +400,8 @@ class PromptAdaptationMiddleware(AgentMiddleware[DiffpromptState, Any, Any]):
         return result
 
 
-class _FinalAnswerEndMiddleware(PromptAdaptationMiddleware):
-    """``PromptAdaptationMiddleware(..., end_node=False)``: no ``after_agent`` graph node.
+class FinalAnswerPromptAdaptationMiddleware(PromptAdaptationMiddleware):
+    """``PromptAdaptationMiddleware`` without the ``after_agent`` graph node (one superstep less per run).
 
     The run's trace is finished in the model call whose answer has no tool calls (or carries the
     structured response): the end of a plain ``create_agent`` loop. Runs that end otherwise (a

@@ -57,8 +57,11 @@ def normalize_rating(value: float | int | str | bool, scale: RatingScale = "thum
 def _check(kind: str, value: float | None, text: str, source: str) -> float | None:
     if kind not in FEEDBACK_KINDS:
         raise ValidationError(f"unknown feedback kind {kind!r}; use one of {', '.join(FEEDBACK_KINDS)}")
-    if not source:
-        raise ValidationError("feedback source must not be empty (e.g. 'api', 'user', 'env')")
+    if not isinstance(source, str) or not source:
+        raise ValidationError("feedback source must be a non-empty string (e.g. 'api', 'user', 'env')")
+    if not isinstance(text, str):
+        what = "a comment needs its text" if kind == "comment" else "feedback text must be a string"
+        raise ValidationError(f"{what}: pass text='...' (got {type(text).__name__})")
     if kind == "comment":
         if value is not None:
             raise ValidationError("a comment carries text, not a value; pass value=None and text=...")

@@ -31,6 +31,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -39,7 +40,7 @@ from langchain_core.messages import BaseMessage, SystemMessage, ToolMessage
 from langchain_core.outputs import LLMResult
 
 from diffprompt.middleware._run import RunRecord, RunTable
-from diffprompt.middleware.prompts import PromptView
+from diffprompt.middleware.prompts import PromptView, check_slot, default_spool_dir
 from diffprompt.store.base import Store
 from diffprompt.store.recorder import Recorder
 from diffprompt.types import new_id, utcnow
@@ -212,9 +213,11 @@ class GraphWrapper:
         now: Callable[[], datetime] = utcnow,
         context_field: str = "system_prompt",
         max_threads: int = 100_000,
+        spool_dir: str | Path | None = None,
     ) -> None:
+        check_slot(store, slot)  # an unknown slot fails here, not by dropping traces later
         self.graph, self.slot, self.store = graph, slot, store
-        self.recorder = recorder if recorder is not None else Recorder(store)
+        self.recorder = recorder if recorder is not None else Recorder(store, spool_dir=default_spool_dir(spool_dir))
         self.view = PromptView(slot, store, refresh_s=refresh_s, clock=clock, max_threads=max_threads)
         self.runs = RunTable(max_threads=max_threads)
         self.now = now

@@ -24,12 +24,43 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
-from diffprompt.store.base import Store
+from diffprompt.errors import NotFoundError
+from diffprompt.store._logic import check_slot_name
+from diffprompt.store.base import Registry
 from diffprompt.store.routing import pick_version
 from diffprompt.types import SlotState
 
 log = logging.getLogger("diffprompt.middleware")
+
+
+def check_slot(store: Registry, slot: str) -> None:
+    """Fail at construction for a slot that cannot be served; tolerate a store that is down.
+
+    Raises ``ValidationError`` for an invalid slot name and ``NotFoundError`` for a slot the store
+    does not have (its traces would be recorded under a slot nobody optimises). Any other store
+    error is logged: a live process must start even while its database is unreachable.
+    """
+    check_slot_name(slot)
+    try:
+        store.slot_state(slot)
+    except NotFoundError:
+        raise NotFoundError(
+            f"slot {slot!r} does not exist; create it first (store.create_slot({slot!r}, seed_text) "
+            f"or `diffprompt prompts add {slot} FILE`)"
+        ) from None
+    except Exception as exc:
+        log.warning("diffprompt: cannot check slot %r now (%s: %s); continuing", slot, type(exc).__name__, exc)
+
+
+def default_spool_dir(spool_dir: str | Path | None) -> Path:
+    """``spool_dir`` if given, else the settings' spool directory (``<home>/spool``)."""
+    if spool_dir is not None:
+        return Path(spool_dir)
+    from diffprompt.settings import Settings
+
+    return Settings().resolved_spool_dir
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +78,7 @@ class PromptView:
     def __init__(
         self,
         slot: str,
-        store: Store,
+        store: Registry,
         *,
         refresh_s: float = 2.0,
         clock: Callable[[], float] = time.monotonic,

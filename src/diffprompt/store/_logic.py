@@ -116,6 +116,8 @@ def validate_feedback(items: Sequence[Feedback], known_trace_ids: Iterable[str])
     del known_trace_ids  # existence is checked by the backend, in its transaction
     for i, fb in enumerate(items):
         where = f"feedback #{i} (trace {fb.trace_id!r})"
+        if not isinstance(fb.text, str):
+            raise ValidationError(f"{where}: text must be a string, got {type(fb.text).__name__}")
         if fb.kind not in FEEDBACK_KINDS:
             raise ValidationError(
                 f"{where}: unknown kind {fb.kind!r}; use one of {', '.join(FEEDBACK_KINDS)}"
