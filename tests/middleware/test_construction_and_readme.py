@@ -76,7 +76,7 @@ def test_the_readme_middleware_snippet_runs_top_to_bottom(tmp_path: Path, home: 
     code = _readme_snippet()
     assert "model" in code and "tools" in code
     ns: dict = {"model": scripted_model(), "tools": TOOLS}
-    exec(compile(code, "README.md", "exec"), ns)  # noqa: S102 - our own README
+    exec(compile(code, "README.md", "exec"), ns)  # our own README, as printed
     store = ns["store"]
     try:
         tr = store.trace_for_thread("t-42")
