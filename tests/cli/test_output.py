@@ -88,3 +88,24 @@ def test_error_messages_with_brackets_print_literally(capsys, monkeypatch) -> No
     assert exc.value.code == 1
     err = capsys.readouterr().err
     assert err.strip() == "error: slot '[/x]' is bad"
+
+
+def test_runs_and_traces_lists_keep_ids_whole(invoke, cli_db: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime
+
+    from diffprompt.store import open_store
+    from diffprompt.types import Trace
+
+    v = _slot(invoke, tmp_path)
+    store = open_store(cli_db)
+    run_id = "run_" + "0123456789abcdef" * 3
+    store.save_run(run_id, "support", {"editor": "dlm", "promoted_version": v["id"]}, status="promoted")
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    trace_id = "tr_" + "fedcba9876543210" * 3
+    store.add_traces([Trace(id=trace_id, slot="support", version_id=v["id"], thread_id="th-" + "x" * 40,
+                            messages=({"role": "user", "content": "hi"},), started_at=t0, ended_at=t0)])
+    store.close()
+    runs = invoke("runs", "list").stdout
+    assert run_id in runs and v["id"] in runs and "…" not in runs
+    traces = invoke("traces", "list").stdout
+    assert trace_id in traces and v["id"] in traces and "…" not in traces

@@ -49,6 +49,8 @@ def list_cmd(
     from rich.table import Table
 
     t = Table("run", "slot", "status", "editor", "p", "incumbent", "candidate", "promoted")
+    for col in (t.columns[0], t.columns[1], t.columns[-1]):  # ids are never cut (issue 13)
+        col.no_wrap, col.overflow = True, "fold"
 
     def fmt(v: Any) -> str:
         return "" if v is None else f"{v:.3g}"
@@ -64,7 +66,7 @@ def list_cmd(
             fmt(r["candidate"]),
             str(r["promoted_version"] or ""),
         )
-    common.console.print(t)
+    common.print_table(t)
 
 
 @app.command("show")

@@ -61,6 +61,8 @@ def list_(
         common.print_json(rows)
         return
     table = Table("id", "slot", "version", "started", "msgs", "tools", "reward", "error")
+    for col in table.columns[:3]:  # ids are never cut (issue 13)
+        col.no_wrap, col.overflow = True, "fold"
     for r in rows:
         table.add_row(
             r["id"],
@@ -72,7 +74,7 @@ def list_(
             "" if r["reward"] is None else f"{r['reward']:g}",
             r["error"] or "",
         )
-    common.console.print(table)
+    common.print_table(table)
 
 
 @app.command("show")
