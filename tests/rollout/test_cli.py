@@ -76,7 +76,7 @@ def _state(run, slot: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
 
 
 def test_better_canary_is_promoted_and_audited(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    v1, v2 = _slot_with_canary(run, tmp_path, "better", canary_rate=9, incumbent_rate=3)
+    _, v2 = _slot_with_canary(run, tmp_path, "better", canary_rate=9, incumbent_rate=3)
     out = _json(run("canary", "watch", "better", "--once", "--json"))
     assert out["decision"] == "promote" and out["action"] == "promoted"
     r = out["stats"]["reward"]
