@@ -78,3 +78,48 @@ def test_sqlite_pragmas(tmp_path: Path) -> None:
         assert c.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
         assert c.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
     engine.dispose()
+
+
+def test_a_database_from_a_newer_diffprompt_is_a_one_line_store_error(sql_url: str) -> None:
+    s = open_store(sql_url)
+    s.create_slot("s", "Be helpful.")
+    with s.engine.begin() as c:
+        c.execute(sa.text("UPDATE alembic_version SET version_num = 'f00d9999'"))
+    s.close()
+    for upgrade in (True, False):
+        with pytest.raises(StoreError, match="revision f00d9999, which this diffprompt") as info:
+            open_store(sql_url, upgrade=upgrade)
+        assert "\n" not in str(info.value) and "pip install -U diffprompt" in str(info.value)
+    engine = make_engine(sql_url)
+    with pytest.raises(StoreError, match="newer diffprompt"):
+        migrate.upgrade(engine)
+    assert migrate.current_revision(engine) == "f00d9999"  # left untouched
+    engine.dispose()
+
+
+def test_upgrading_to_an_unknown_revision_is_a_store_error(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'u.db'}")
+    with pytest.raises(StoreError, match="unknown schema revision 'nope'"):
+        migrate.upgrade(engine, "nope")
+    assert migrate.current_revision(engine) is None
+    engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+asyncpg://u:p@127.0.0.1/db",
+        "postgresql+pg8000://u:p@127.0.0.1/db",
+        "sqlite+pysqlcipher:///x.db",
+        "sqlite+aiosqlite:///x.db",
+        "mysql+pymysql://u:p@127.0.0.1/db",
+        "oracle://u:p@127.0.0.1/db",
+    ],
+)
+def test_an_unsupported_driver_is_a_one_line_config_error(url: str) -> None:
+    from diffprompt.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="unsupported database") as info:
+        open_store(url)
+    msg = str(info.value)
+    assert "\n" not in msg and ("postgresql+psycopg://" in msg or "SQLite or PostgreSQL" in msg)

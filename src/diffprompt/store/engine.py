@@ -21,6 +21,7 @@ from diffprompt.errors import ConfigError, ConflictError, StoreError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 IMMEDIATE = "diffprompt_immediate"  # execution option: start the transaction with BEGIN IMMEDIATE
+SUPPORTED_DRIVERS = ("sqlite", "sqlite+pysqlite", "postgresql+psycopg")  # what the store is tested on
 
 
 def parse_url(url: str) -> URL:
@@ -36,6 +37,11 @@ def parse_url(url: str) -> URL:
         u = u.set(drivername="postgresql+psycopg")
     if u.get_backend_name() not in ("sqlite", "postgresql"):
         raise ConfigError(f"unsupported database {u.get_backend_name()!r}; use SQLite or PostgreSQL")
+    if u.drivername not in SUPPORTED_DRIVERS:
+        raise ConfigError(
+            f"unsupported database driver {u.drivername!r}; use sqlite:///path/to.db or "
+            "postgresql+psycopg://user:pass@host:5432/db"
+        )
     return u
 
 

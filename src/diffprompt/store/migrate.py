@@ -43,8 +43,32 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(c).get_current_revision()
 
 
+def is_known(revision: str) -> bool:
+    """Whether this diffprompt's migrations contain ``revision``."""
+    try:
+        return ScriptDirectory.from_config(alembic_config()).get_revision(revision) is not None
+    except Exception:  # alembic raises for unknown / malformed revision ids
+        return False
+
+
+def _check_known(engine: Engine, cur: str | None) -> None:
+    if cur is not None and not is_known(cur):
+        raise StoreError(
+            f"database {safe_url(engine.url)} is at schema revision {cur}, which this diffprompt "
+            f"(newest {head_revision()}) does not know: a newer diffprompt wrote it; upgrade "
+            "diffprompt (pip install -U diffprompt) or use another database"
+        )
+
+
 def upgrade(engine: Engine, revision: str = "head") -> str | None:
-    """Upgrade to ``revision`` (default head); returns the revision now stamped."""
+    """Upgrade to ``revision`` (default head); returns the revision now stamped.
+
+    A database stamped with a revision this version does not know (written by a newer diffprompt)
+    raises ``StoreError`` and is left untouched; so does an unknown target ``revision``.
+    """
+    _check_known(engine, current_revision(engine))
+    if revision != "head" and not is_known(revision):
+        raise StoreError(f"unknown schema revision {revision!r}; see `diffprompt db current` (newest: head)")
     with translate_errors(engine.url), engine.connect() as c:
         c.execution_options(**{IMMEDIATE: True})
         with c.begin():
@@ -57,6 +81,7 @@ def upgrade(engine: Engine, revision: str = "head") -> str | None:
 def check_current(engine: Engine) -> None:
     """Raise ``StoreError`` unless the database is at head (for ``open_store(..., upgrade=False)``)."""
     cur, head = current_revision(engine), head_revision()
+    _check_known(engine, cur)
     if cur != head:
         state = "empty" if cur is None else f"at revision {cur}"
         raise StoreError(
