@@ -71,6 +71,8 @@ class DriftResult:
     peak: float
     alarm_at: int | None  # index into the post-baseline threads of the first alarm
     arl: float
+    alarms: tuple[int, ...] = ()  # every alarm, the detector restarting after each
+    model_change_at: int | None = None  # index into the threads of the latest model change
     model_before: str | None = None
     model_after: str | None = None
 
@@ -82,14 +84,32 @@ class DriftResult:
 
 def first_model_change(models: Sequence[str | None]) -> tuple[int, str, str] | None:
     """(index, before, after) of the first change between consecutive known models, or None."""
+    changes = model_changes(models)
+    return changes[0] if changes else None
+
+
+def model_changes(models: Sequence[str | None]) -> list[tuple[int, str, str]]:
+    """Every (index, before, after) where a known model differs from the previous known one."""
+    out: list[tuple[int, str, str]] = []
     prev: str | None = None
     for i, m in enumerate(models):
         if m is None:
             continue
         if prev is not None and m != prev:
-            return i, prev, m
+            out.append((i, prev, m))
         prev = m
-    return None
+    return out
+
+
+def alarm_indices(x: Sequence[float], level: float, lam: float, arl: float) -> list[int]:
+    """Every alarm of the detector over ``x``, restarting it (``C = 0``) after each alarm."""
+    out, c, top = [], 0.0, math.log(arl)
+    for t, v in enumerate(x):
+        c = max(c, 0.0) + math.log1p(lam * (level - v))
+        if c >= top:
+            out.append(t)
+            c = 0.0
+    return out
 
 
 def detect(
@@ -103,7 +123,8 @@ def detect(
     models: Sequence[str | None] = (),
 ) -> DriftResult:
     """Drift over one version's scored threads in arrival order (and their recorded models)."""
-    change = first_model_change(models)
+    changes = model_changes(models)
+    change = changes[-1] if changes else None
     base, after = list(rewards[:baseline_threads]), list(rewards[baseline_threads:])
     bmean = sum(base) / len(base) if base else None
     amean = sum(after) / len(after) if after else None
@@ -124,6 +145,7 @@ def detect(
             alarm_at=None,
             model_before=change[1],
             model_after=change[2],
+            model_change_at=change[0],
             **common,
         )
     if len(base) < baseline_threads:
@@ -141,6 +163,7 @@ def detect(
     path = cusum_log(after, level, lam) if after else np.zeros(0)
     hits = np.nonzero(path >= math.log(arl))[0]
     alarm = int(hits[0]) if hits.size else None
+    alarms = tuple(alarm_indices(after, level, lam, arl)) if alarm is not None else ()
     cur = float(math.exp(max(path[-1], 0.0))) if path.size else 1.0
     peak = float(math.exp(max(float(path.max()), 0.0))) if path.size else 1.0
     if alarm is not None:
@@ -158,5 +181,6 @@ def detect(
         detector=round(cur, 6),
         peak=round(peak, 6),
         alarm_at=alarm,
+        alarms=alarms,
         **common,
     )
