@@ -3,7 +3,10 @@
 ``import_tau_historical`` reads τ-bench "historical trajectory" files: a JSON list of
 ``{task_id, reward, info, traj, trial}`` records whose ``traj`` is the OpenAI chat-format conversation
 (system prompt, user turns, assistant tool calls, tool results). Every record is validated before
-anything is written; ids are derived from the record, so importing the same file twice adds nothing.
+anything is written; ids are derived from the slot and the record, so importing the same file twice
+into a slot adds nothing, a record repeated in the file is one trace with one reward, and the same
+file imported into a second slot is imported there too. ``openai-jsonl`` files are read by
+``diffprompt.store.import_openai``; both share the message checks and size caps here.
 """
 
 from __future__ import annotations
@@ -22,6 +25,9 @@ from diffprompt.store.base import Store
 from diffprompt.types import Feedback, Trace, utcnow
 
 _ROLES = {"system", "user", "assistant", "tool"}
+MAX_MESSAGE_CHARS = 1_000_000  # one message's content (a longer one is a paste or a dump, not a turn)
+MAX_RECORD_CHARS = 4_000_000  # one conversation as JSON
+MAX_MESSAGES = 2_000  # turns per conversation
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -36,6 +42,7 @@ class ImportReport:
     version_ids: tuple[str, ...]
     mean_reward: float | None
     slot_created: bool
+    records_repeated: int = 0  # records that repeat an earlier record of the same file (one trace)
 
 
 def _fail(index: int, rec: Any, field: str, problem: str) -> ValidationError:
@@ -46,25 +53,45 @@ def _fail(index: int, rec: Any, field: str, problem: str) -> ValidationError:
     )
 
 
-def _check_message(i: int, rec: Mapping[str, Any], j: int, m: Any) -> None:
-    f = f"traj[{j}]"
+def chat_message_problem(m: Any, f: str) -> tuple[str, str] | None:
+    """``(field, problem)`` if ``m`` is not an OpenAI chat message (``f`` names it, e.g. ``traj[3]``)."""
     if not isinstance(m, Mapping):
-        raise _fail(i, rec, f, "each message must be an object")
+        return f, "each message must be an object"
     if m.get("role") not in _ROLES:
-        raise _fail(i, rec, f"{f}.role", f"must be one of {sorted(_ROLES)}, got {m.get('role')!r}")
+        return f"{f}.role", f"must be one of {sorted(_ROLES)}, got {m.get('role')!r}"
     content = m.get("content")
     if content is not None and not isinstance(content, str | list):
-        raise _fail(i, rec, f"{f}.content", "must be a string, a list of parts, or null")
+        return f"{f}.content", "must be a string, a list of parts, or null"
+    size = len(content) if isinstance(content, str) else len(json.dumps(content)) if content else 0
+    if size > MAX_MESSAGE_CHARS:
+        return f"{f}.content", f"{size:,} characters is over the {MAX_MESSAGE_CHARS:,}-character cap per message"
     calls = m.get("tool_calls")
     if calls is not None:
         if not isinstance(calls, list):
-            raise _fail(i, rec, f"{f}.tool_calls", "must be a list")
+            return f"{f}.tool_calls", "must be a list"
         for k, c in enumerate(calls):
             fn = c.get("function") if isinstance(c, Mapping) else None
             if not isinstance(fn, Mapping) or not isinstance(fn.get("name"), str):
-                raise _fail(i, rec, f"{f}.tool_calls[{k}].function.name", "missing tool name")
+                return f"{f}.tool_calls[{k}].function.name", "missing tool name"
     if m["role"] == "tool" and not isinstance(m.get("tool_call_id"), str):
-        raise _fail(i, rec, f"{f}.tool_call_id", "a tool result needs the id of its tool call")
+        return f"{f}.tool_call_id", "a tool result needs the id of its tool call"
+    return None
+
+
+def conversation_problem(messages: Any, f: str) -> tuple[str, str] | None:
+    """``(field, problem)`` for the first bad message, or an over-size conversation; None when fine."""
+    if not isinstance(messages, list) or not messages:
+        return f, "must be a non-empty list of chat messages"
+    if len(messages) > MAX_MESSAGES:
+        return f, f"{len(messages):,} messages is over the {MAX_MESSAGES:,}-message cap per conversation"
+    for j, m in enumerate(messages):
+        problem = chat_message_problem(m, f"{f}[{j}]")
+        if problem is not None:
+            return problem
+    size = len(json.dumps(messages, ensure_ascii=False))
+    if size > MAX_RECORD_CHARS:
+        return f, f"{size:,} characters is over the {MAX_RECORD_CHARS:,}-character cap per conversation"
+    return None
 
 
 def validate_tau_record(i: int, rec: Any) -> None:
@@ -85,10 +112,9 @@ def validate_tau_record(i: int, rec: Any) -> None:
     if "info" in rec and not isinstance(rec["info"], Mapping):
         raise _fail(i, rec, "info", "must be an object")
     traj = rec["traj"]
-    if not isinstance(traj, list) or not traj:
-        raise _fail(i, rec, "traj", "must be a non-empty list of chat messages")
-    for j, m in enumerate(traj):
-        _check_message(i, rec, j, m)
+    problem = conversation_problem(traj, "traj")
+    if problem is not None:
+        raise _fail(i, rec, *problem)
     if (
         traj[0]["role"] != "system"
         or not isinstance(traj[0].get("content"), str)
@@ -119,13 +145,20 @@ def load_tau_historical(path: str | Path) -> list[dict[str, Any]]:
     return data
 
 
-def tau_ids(domain: str, split: str, rec: Mapping[str, Any]) -> tuple[str, str]:
-    """(trace id, thread id) for a record: a function of domain, split, task, trial and content."""
+def tau_ids(domain: str, split: str, rec: Mapping[str, Any], slot: str | None = None) -> tuple[str, str]:
+    """(trace id, thread id) for a record: a function of slot, domain, split, task, trial and content.
+
+    ``slot=None`` gives the id of imports made before ids named the slot (still recognised, so an
+    old import is not duplicated by a re-import).
+    """
     key = f"tau:{domain}:{split}:{rec['task_id']}:{rec.get('trial', 0)}"
     digest = hashlib.sha256(
         (key + "\0" + json.dumps(rec["traj"], sort_keys=True, ensure_ascii=False)).encode("utf-8")
     ).hexdigest()
-    return f"tr_imp_{digest[:32]}", f"{key}:{digest[:12]}"
+    thread = f"{key}:{digest[:12]}"
+    if slot is None:
+        return f"tr_imp_{digest[:32]}", thread
+    return "tr_imp_" + hashlib.sha256(f"{slot}\0{digest}".encode()).hexdigest()[:32], thread
 
 
 def _count_calls(traj: Sequence[Mapping[str, Any]]) -> tuple[int, int]:
@@ -154,6 +187,11 @@ def import_tau_historical(
     records = load_tau_historical(path)
     if not records:
         raise ValidationError(f"import file {path} contains no runs")
+    first: dict[str, int] = {}
+    for i, rec in enumerate(records):  # before any write: a repeat must not contradict its original
+        j = first.setdefault(tau_ids(domain, split, rec)[0], i)
+        if j != i and float(records[j]["reward"]) != float(rec["reward"]):
+            raise _fail(i, rec, "reward", f"repeats record {j} with a different reward")
     created = False
     try:
         store.slot_state(slot)
@@ -170,9 +208,19 @@ def import_tau_historical(
             )
             versions[text] = v.id
     base = clock()
+    legacy = {t.id for t in store.list_traces(slot) if t.id.startswith("tr_imp_")} if not created else set()
     traces: list[Trace] = []
+    rewards_by_trace: dict[str, float] = {}
+    repeated = 0
     for i, rec in enumerate(records):
-        trace_id, thread_id = tau_ids(domain, split, rec)
+        trace_id, thread_id = tau_ids(domain, split, rec, slot)
+        old_id = tau_ids(domain, split, rec)[0]
+        if old_id in legacy:
+            trace_id = old_id  # imported by an earlier diffprompt: the same trace
+        if trace_id in rewards_by_trace:  # the record is repeated in the file: one trace, one reward
+            repeated += 1
+            continue
+        rewards_by_trace[trace_id] = float(rec["reward"])
         model_calls, tool_calls = _count_calls(rec["traj"])
         at = base + timedelta(microseconds=i)  # keeps file order
         traces.append(
@@ -208,16 +256,16 @@ def import_tau_historical(
         Feedback(
             trace_id=t.id,
             kind="reward",
-            value=float(rec["reward"]),
+            value=rewards_by_trace[t.id],
             source="import",
             created_at=t.ended_at,
             text="",
         )
-        for t, rec in zip(traces, records, strict=True)
+        for t in traces
         if t.id not in have
     ]
     store.add_feedback(fbs)
-    rewards = [float(r["reward"]) for r in records]
+    rewards = list(rewards_by_trace.values())
     return ImportReport(
         slot=slot,
         records=len(records),
@@ -227,4 +275,5 @@ def import_tau_historical(
         version_ids=tuple(dict.fromkeys(versions.values())),
         mean_reward=sum(rewards) / len(rewards),
         slot_created=created,
+        records_repeated=repeated,
     )
