@@ -51,6 +51,7 @@ class ArmResult:
     valid: int
     p_value: float | None
     text: str
+    replayed: tuple[str, ...] = ()  # case ids the round screened or gated on
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -83,15 +84,14 @@ class CountingEditor:
 
     def __init__(self, inner: Any, meter: Any = None) -> None:
         self.inner, self.meter = inner, meter
-        self.name = str(getattr(inner, "name", type(inner).__name__))
-        self.takes_context = bool(getattr(inner, "takes_context", False))
-        self.whole_prompt = bool(getattr(inner, "whole_prompt", False))
+        self.name = str(inner.name)
+        self.capabilities = inner.capabilities  # declared by every Editor (diffprompt.editing)
         self.forwards = 0
         self.seconds = 0.0
 
-    def propose(self, *args: Any, **kwargs: Any) -> Any:
+    def propose(self, request: Any) -> Any:
         t0 = time.perf_counter()
-        out = self.inner.propose(*args, **kwargs)
+        out = self.inner.propose(request)
         self.seconds += time.perf_counter() - t0
         self.forwards += int(getattr(self.inner, "last_forwards", 0) or 0)
         return out
@@ -118,11 +118,11 @@ def run_arm(
     res = run_round(store, SLOT, env=env, editor=counting, config=config, seed=seed, blamer=blamer, dry_run=True)
     seconds = time.perf_counter() - t0
     rec = res.record
-    target_calls = int(rec.get("cost", {}).get("target_calls", 0) or 0)
+    target_calls = rec.cost.target_calls if rec.cost is not None else 0
     inc = res.incumbent_score
     held = res.candidate_score if res.candidate_score is not None else (inc if inc is not None else 0.0)
     served = held if res.status in ("dry_run", "promoted", "canary") else (inc if inc is not None else 0.0)
-    cands = rec.get("candidates", [])
+    cands = rec.candidates
     return ArmResult(
         arm=arm,
         seed=seed,
@@ -136,9 +136,10 @@ def run_arm(
         seconds=round(seconds, 3),
         edit_seconds=round(counting.seconds, 3),
         candidates=len(cands),
-        valid=sum(1 for c in cands if c.get("status") not in ("invalid", "unchanged", "duplicate", "repeat")),
+        valid=sum(1 for c in cands if c.status not in ("invalid", "malformed", "unchanged", "duplicate", "repeat")),
         p_value=res.p_value,
         text=res.candidate_version_text or "",
+        replayed=(rec.cases.screen + rec.cases.holdout) if rec.cases is not None else (),
     )
 
 
