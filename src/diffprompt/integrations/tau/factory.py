@@ -207,12 +207,22 @@ def build_tau(
     )
 
 
+def judge_description(judge: str | None) -> str:
+    """In words, which judge ``tau_blamer`` / ``build_blamer`` use for ``judge`` (the demo prints it)."""
+    from diffprompt.integrations.tau.oracle import ORACLE_JUDGE
+
+    if judge == ORACLE_JUDGE or judge is None:
+        return ("oracle: the simulated model's own account of each failure (it reads the rule book, so it "
+                "is an upper bound, not a real judge)")
+    return f"LLM judge {judge} (OpenAI-compatible), reading the traces and their feedback"
+
+
 def tau_blamer(domain: Any, *, judge: str | None = None, protected: Sequence[str] = ()) -> Any:
     """The offline τ judge for ``domain``: the honest evidence judge, or the oracle by name.
 
     ``judge="oracle"`` → the simulated model's own failure explanation (a labelled upper bound).
-    Otherwise the evidence-based offline judge when it is installed; until then the oracle, which
-    the round's record labels as such.
+    Otherwise the honest evidence judge (``tau_envs.judge.TauJudge``): conversation, reward, user
+    feedback and the environment's evidence only — never the rule catalogue.
     """
     from diffprompt.integrations.tau.oracle import ORACLE_JUDGE, tau_explainer
     from diffprompt.optimize.attribution import ExplainBlamer
@@ -220,5 +230,9 @@ def tau_blamer(domain: Any, *, judge: str | None = None, protected: Sequence[str
 
     if judge not in (None, ORACLE_JUDGE):
         raise ConfigError(f"unknown offline judge {judge!r}: use 'oracle' or an OpenAI-compatible model")
+    if judge is None:
+        from tau_envs.judge import TauJudge
+
+        return TauJudge(domain, protected=protected)
     rules = [Rule.from_json(r) if isinstance(r, dict) else r for r in domain.rules] or list(rules_for(domain.name))
     return ExplainBlamer(tau_explainer(domain.tools_info, rules), protected=protected)
