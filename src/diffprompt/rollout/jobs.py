@@ -9,20 +9,22 @@ which the detector alarmed (it restarts after each alarm) or at which the target
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from diffprompt.rollout.config import DriftConfig, RolloutConfig
 from diffprompt.rollout.drift import DriftResult, detect
 from diffprompt.rollout.monitor import watch_once
 from diffprompt.store.base import Store
-from diffprompt.types import TraceWithFeedback
+from diffprompt.types import TraceWithFeedback, utcnow
 
 
-def run_watch(store: Store, slot: str, cfg: RolloutConfig) -> dict[str, Any]:
+def run_watch(store: Store, slot: str, cfg: RolloutConfig, *, clock: Callable[[], datetime] = utcnow) -> dict[str, Any]:
     """One evaluation of the slot's canary, acting on the decision; a summary for the job's event."""
     if store.slot_state(slot).canary_version_id is None:
         return {"status": "no_canary", "slot": slot}
-    w = watch_once(store, slot, cfg)
+    w = watch_once(store, slot, cfg, clock=clock)
     r = w.decision.stats.reward
     return {
         "status": "watched",
@@ -39,7 +41,7 @@ def run_watch(store: Store, slot: str, cfg: RolloutConfig) -> dict[str, Any]:
     }
 
 
-def active_since(store: Store, slot: str) -> Any:
+def active_since(store: Store, slot: str) -> datetime | None:
     """When the active version last became active (its create / promote / rollback audit entry)."""
     active = store.slot_state(slot).active_version_id
     for entry in reversed(store.audit_log(slot)):

@@ -1,9 +1,9 @@
 """The canary monitor: read both arms' live threads from the store, decide, act, audit.
 
 ``watch_once(store, slot, cfg)`` is one evaluation. The canary arm is every thread pinned to the
-canary version; the incumbent arm is every thread pinned to the active version since the canary
-started (its audit entry, or its first thread if earlier — imported traces keep their own times),
-so both arms see the same period of traffic. Threads are scored by their feedback (reward, else
+canary version and the incumbent arm every thread pinned to the active version, both since the
+canary (last) started — its audit entry — so both arms see the same period of traffic and a
+restarted canary starts afresh. Threads are scored by their feedback (reward, else
 judge, else rating); every thread counts for the guardrails.
 
 Acting (``act=True``): *promote* makes the canary active (``store.promote``); *rollback* and
@@ -96,9 +96,9 @@ def load_arms(
 ) -> tuple[datetime | None, list[TraceWithFeedback], list[TraceWithFeedback]]:
     """(start, canary threads, incumbent threads) of the current canary, oldest first."""
     started = canary_started_at(store, slot, canary_id)
-    first = store.list_traces(slot, version_id=canary_id, limit=None)
-    if first and (started is None or first[0].started_at < started):
-        started = first[0].started_at
+    if started is None:  # a canary without its audit entry (not made through the registry API)
+        first = store.list_traces(slot, version_id=canary_id)
+        started = first[0].started_at if first else None
     if started is None:
         return None, [], []
     window = sorted(store.window(slot, since=started), key=lambda t: (t.trace.started_at, t.trace.id))
