@@ -6,8 +6,9 @@ returns a ``ReplayResult`` (reward in [0, 1], the model calls and tokens it spen
 
 * ``TauReplay`` (``diffprompt.integrations.tau.replay``): re-runs the τ task named by the replay key with a user
   simulator on a fresh database;
-* ``CounterfactualReplay`` (``optimize.replay_counterfactual``): for agents without a simulator,
-  re-issues the recorded conversation prefix with the candidate prompt and judges the outcome;
+* ``RecordedReplay`` (``optimize.replay_recorded``, ``--env recorded``): for agents without a
+  simulator, replays each recorded conversation from its prefix with each prompt; a blind pairwise
+  judge scores candidate vs reference per case (win / loss / tie);
 * ``FakeReplay`` (here): a deterministic environment for tests and examples.
 
 ``run_paired`` is the only driver: every prompt sees the same cases, trials and seeds; an episode that
@@ -161,8 +162,13 @@ def run_paired(
     seed: int = 0,
     concurrency: int = 4,
     tracker: BudgetTracker | None = None,
+    reference: str | None = None,
 ) -> PairedReplay:
     """Replay every prompt (``{version_id: text}``) on every case × trial with identical seeds.
+
+    For a pairwise-judged environment (``judge_pairwise.PairwiseEnvironment``, e.g. ``--env
+    recorded``) every other prompt's episodes are then judged against ``reference``'s (default: the
+    ``parent`` or ``incumbent`` prompt, else the first), and the verdicts become the rewards.
 
     Runs up to ``concurrency`` episodes at once (threads). Raises ``BudgetExceeded`` when the
     tracker's budget runs out (the partial results are discarded: a gate must not see unequal sets).
@@ -192,6 +198,13 @@ def run_paired(
         for f, key in futs.items():
             out[key] = f.result()
     results = {v: tuple(out[(c.id, t, v)] for c in cases for t in range(trials)) for v in prompts}
+    from diffprompt.optimize.judge_pairwise import PairwiseEnvironment, judge_paired
+
+    if isinstance(env, PairwiseEnvironment) and len(prompts) > 1:
+        ref = reference or next((k for k in ("parent", "incumbent") if k in prompts), next(iter(prompts)))
+        results = judge_paired(
+            env, cases, trials, results, reference=ref, seed=seed, concurrency=concurrency, tracker=tracker
+        )
     return PairedReplay(cases=tuple(cases), trials=trials, seed=seed, results=results,
                         seconds=time.perf_counter() - t0)
 
