@@ -103,11 +103,16 @@ def measure(n: int, steps: int, reps: int) -> dict[str, float]:
     sids = [s.id for s in p.spans if s.kind == "bullet"][1:3]
     ed = DLMEditor(dlm, steps=steps, temperature=0.6, resample_rounds=0)
     traces = _traces()
-    ed.propose(p, sids, traces, n, seed=0)  # warm-up
+    from diffprompt.editing import EditRequest
+
+    def req(seed: int) -> EditRequest:
+        return EditRequest(prompt=p, span_ids=tuple(sids), traces=tuple(traces), n=n, seed=seed)
+
+    ed.propose(req(0))  # warm-up
     t0 = time.perf_counter()
     cands = fwd = 0
     for r in range(reps):
-        cands += len(ed.propose(p, sids, traces, n, seed=r + 1))
+        cands += len(ed.propose(req(r + 1)))
         fwd += ed.last_forwards
     dt = (time.perf_counter() - t0) / reps
     fwd = round(fwd / reps)
@@ -198,10 +203,10 @@ def rule_writing(n: int = 6, seed: int = 1) -> tuple[list[str], float]:
     states it for the simulated target model (``tau_envs.sim.matching.best_span`` >= 0.8).
     """
     import random
-    from dataclasses import dataclass, field
 
     from diffprompt.dlm.editor import DLMEditor
     from diffprompt.dlm.model import load_builtin
+    from diffprompt.editing import EditRequest
     from diffprompt.optimize.attribution import SpanScore, closest_span
     from diffprompt.optimize.prepare import insert_placeholders
     from diffprompt.spans import segment
@@ -209,12 +214,6 @@ def rule_writing(n: int = 6, seed: int = 1) -> tuple[list[str], float]:
     from tau_envs.generate.policy import degrade_policy, policy_text
     from tau_envs.rules import rules_for
     from tau_envs.sim.matching import best_span
-
-    @dataclass
-    class Ctx:
-        feedback: tuple[str, ...] = ()
-        insert_span_ids: tuple[str, ...] = ()
-        rejected: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     dlm = load_builtin()
     rules = rules_for("airline")
@@ -243,7 +242,8 @@ def rule_writing(n: int = 6, seed: int = 1) -> tuple[list[str], float]:
         base, mask_ids, ph = insert_placeholders(pv, chosen)
         fb = tuple(f"the agent broke a rule (should state: {by[r].text})" for r in (*dele, *gar))
         t0 = time.perf_counter()
-        cands = DLMEditor(dlm).propose(base, mask_ids, [], n, 0, context=Ctx(feedback=fb, insert_span_ids=tuple(ph)))
+        req = EditRequest(prompt=base, span_ids=tuple(mask_ids), insert_span_ids=tuple(ph), feedback=fb, n=n, seed=0)
+        cands = DLMEditor(dlm).propose(req)
         dt = time.perf_counter() - t0
         cells = []
         for r in (*dele, *gar):

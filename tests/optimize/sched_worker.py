@@ -1,13 +1,16 @@
-"""A scheduler worker process for the two-worker tests: ``python sched_worker.py DB OWNER LOG MODE``.
+"""A scheduler worker process for the two-worker tests: ``python sched_worker.py DB OWNER MODE``.
 
-MODE ``fast``: a runner that records its tick and finishes at once. MODE ``round``: the real
-optimization round on a FakeReplay whose episodes are slow (so the test can kill it mid-run).
+Every worker event is one JSON line on stdout (flushed), so the test waits on events instead of
+sleeping. MODE ``fast``: a runner that records its tick and finishes at once. MODE ``round``: the
+real optimization round on a FakeReplay whose episodes are slow (so the test can kill it mid-run);
+each episode is an ``episode`` event.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -22,32 +25,31 @@ from diffprompt.scheduler import Worker  # noqa: E402
 from diffprompt.store import open_store  # noqa: E402
 
 RULE = "Extra checked bags cost 50 dollars each."
-
-
-class SlowReplay(FakeReplay):
-    def run(self, case, system_prompt, *, seed, trial):
-        time.sleep(0.04)
-        return super().run(case, system_prompt, seed=seed, trial=trial)
-
-
-def world() -> SlowReplay:
-    rules = {f"ok{i}": "original payment method" for i in range(20)}
-    rules |= {f"bag{i}": "cost 50 dollars" for i in range(20)}
-    return SlowReplay(rules)
+_out = threading.Lock()
 
 
 def main() -> None:
-    db, owner, log_path, mode = sys.argv[1:5]
+    db, owner, mode = sys.argv[1:4]
     store = open_store(db)
-    log = Path(log_path)
 
     def note(kind: str, data) -> None:
-        with log.open("a") as f:
-            f.write(json.dumps({"owner": owner, "kind": kind, **dict(data)}, default=str) + "\n")
+        with _out:
+            sys.stdout.write(json.dumps({"owner": owner, "kind": kind, **dict(data)}, default=str) + "\n")
+            sys.stdout.flush()
+
+    class SlowReplay(FakeReplay):
+        def run(self, case, system_prompt, *, seed, trial):
+            note("episode", {"case": str(getattr(case, "id", case))})
+            time.sleep(0.04)  # slow episodes keep the round in progress long enough to kill it
+            return super().run(case, system_prompt, seed=seed, trial=trial)
+
+    def world() -> SlowReplay:
+        rules = {f"ok{i}": "original payment method" for i in range(20)}
+        rules |= {f"bag{i}": "cost 50 dollars" for i in range(20)}
+        return SlowReplay(rules)
 
     def fast(store, job, run_id):
         note("ran", {"run_id": run_id})
-        time.sleep(0.2)
         store.save_run(run_id, job.slot, {"job_id": job.id, "worker": owner}, status="rejected")
         return {"status": "rejected"}
 

@@ -51,16 +51,26 @@ def _json(res):
 
 
 def test_unknown_slot_fails_cleanly(run):
-    res = run("optimize", "--slot", "nope", "--editor", "ar", "--json", *WORLD)
+    res = run("optimize", "--slot", "nope", "--editor", "oracle", "--json", *WORLD)
     assert res.exit_code != 0
     assert "unknown slot" in str(res.exception)
+
+
+def test_lm_editor_without_model_is_a_config_error(run):
+    store = open_store(run.db)
+    store.create_slot("s", PROMPT)
+    store.close()
+    res = run("optimize", "--slot", "s", "--editor", "ar", "--json", *WORLD)
+    assert res.exit_code != 0
+    assert "needs a model: pass --editor-model" in (res.output + str(res.exception))
+    assert _json(run("runs", "list", "--json")) == []  # nothing half-written
 
 
 def test_empty_window_is_insufficient_data_and_runs_listed(run):
     store = open_store(run.db)
     store.create_slot("s", PROMPT)
     store.close()
-    res = run("optimize", "--slot", "s", "--editor", "ar", "--json", *WORLD)
+    res = run("optimize", "--slot", "s", "--editor", "oracle", "--json", *WORLD)
     assert res.exit_code == 0, (res.output, res.exception)
     out = _json(res)
     assert out["decision"] == "insufficient_data" and out["promoted_version"] is None
@@ -92,7 +102,7 @@ def test_zero_budget_stops_with_reason(run):
     store.add_traces(traces)
     store.add_feedback([Feedback(trace_id=t.id, kind="reward", value=0.0, source="env") for t in traces])
     store.close()
-    res = run("optimize", "--slot", "s", "--editor", "rewrite", "--max-calls", "0", "--json", *WORLD)
+    res = run("optimize", "--slot", "s", "--editor", "oracle-rewrite", "--max-calls", "0", "--json", *WORLD)
     assert res.exit_code == 0, (res.output, res.exception)
     out = _json(res)
     assert out["status"] == "budget_exhausted" and out["decision"] == "reject"

@@ -1,16 +1,12 @@
 from __future__ import annotations
 
-from diffprompt.optimize.editors import (
-    ARInfillEditor,
-    EditContext,
-    HintCritic,
-    HintFiller,
-    HintWriter,
-    LLMCritic,
-    LLMFiller,
-    LLMWriter,
-    RewriteEditor,
-)
+import pytest
+
+from diffprompt.editing import EditRequest
+from diffprompt.errors import ConfigError
+from diffprompt.optimize.build import build_editor
+from diffprompt.optimize.editors import ARInfillEditor, LLMCritic, LLMFiller, LLMWriter, RewriteEditor
+from diffprompt.optimize.oracle import OracleEditor, OracleRewriteEditor
 from diffprompt.spans import segment
 from tests.optimize.helpers import PROMPT, FakeClient, twf, version
 
@@ -21,12 +17,16 @@ def _id(v, needle):
     return next(s.id for s in v.spans if needle in s.text)
 
 
+def _req(v, span_ids, traces, n, seed, **kw):
+    return EditRequest(prompt=v, span_ids=tuple(span_ids), traces=tuple(traces), n=n, seed=seed, **kw)
+
+
 def test_ar_infill_with_llm_fills_same_masks():
     v = version()
     target = _id(v, "Basic economy")
     client = FakeClient(['{"fills": {"1": "Never modify basic economy flights."}}'])
     ed = ARInfillEditor(LLMFiller(client))
-    cands = ed.propose(v, [target], [twf(1, 0.0, "changed my flight")], 2, 7)
+    cands = ed.propose(_req(v, [target], [twf(1, 0.0, "changed my flight")], 2, 7))
     assert len(cands) == 2
     c = cands[0]
     assert "- Never modify basic economy flights." in c.text
@@ -41,36 +41,33 @@ def test_ar_infill_with_llm_fills_same_masks():
 def test_ar_infill_garbage_reply_keeps_prompt():
     v = version()
     ed = ARInfillEditor(LLMFiller(FakeClient(["I cannot help"])))
-    (c,) = ed.propose(v, [_id(v, "Refunds")], [], 1, 0)
+    (c,) = ed.propose(_req(v, [_id(v, "Refunds")], [], 1, 0))
     assert c.text == v.text and c.changed_span_ids == ()
 
 
 def test_hint_filler_uses_hints_and_respects_rejected_memory():
     v = version()
     target = _id(v, "Basic economy")
-    ed = ARInfillEditor(HintFiller(explore=0.0))
-    ctx = EditContext(hints=(HINT,))
-    (c,) = ed.propose(v, [target], [], 1, 0, context=ctx)
-    assert HINT in c.text
-    ctx2 = EditContext(hints=(HINT,), rejected={target: (f"- {HINT}",)})
-    (c2,) = ed.propose(v, [target], [], 1, 0, context=ctx2)
+    ed = OracleEditor(explore=0.0)
+    (c,) = ed.propose(_req(v, [target], [], 1, 0, hints=(HINT,)))
+    assert HINT in c.text and c.editor == "oracle"
+    (c2,) = ed.propose(_req(v, [target], [], 1, 0, hints=(HINT,), rejected={target: (f"- {HINT}",)}))
     assert HINT not in c2.text
 
 
 def test_hint_filler_skips_already_stated_hints():
     v = version()
-    ed = ARInfillEditor(HintFiller(explore=0.0))
-    ctx = EditContext(hints=("Refunds go to the original payment method.",))
-    (c,) = ed.propose(v, [_id(v, "Basic economy")], [], 1, 0, context=ctx)
+    ed = OracleEditor(explore=0.0)
+    hints = ("Refunds go to the original payment method.",)
+    (c,) = ed.propose(_req(v, [_id(v, "Basic economy")], [], 1, 0, hints=hints))
     assert c.text == v.text
 
 
 def test_rewrite_offline_replaces_garbled_and_inserts_missing():
     text = PROMPT.replace("Basic economy flights cannot be modified.", "Flights economy basic modified cannot be.")
     v = version(text)
-    ctx = EditContext(hints=(HINT, "Extra checked bags cost 50 dollars each."))
-    ed = RewriteEditor(HintCritic(), HintWriter(dropout=0.0))
-    (c,) = ed.propose(v, [], [twf(1, 0.0)], 1, 3, context=ctx)
+    ed = OracleRewriteEditor(dropout=0.0)
+    (c,) = ed.propose(_req(v, [], [twf(1, 0.0)], 1, 3, hints=(HINT, "Extra checked bags cost 50 dollars each.")))
     assert HINT in c.text and "Flights economy basic" not in c.text
     assert "Extra checked bags cost 50 dollars each." in c.text
     texts = [s.text for s in segment(c.text)]
@@ -78,7 +75,7 @@ def test_rewrite_offline_replaces_garbled_and_inserts_missing():
         texts.index("- Extra checked bags cost 50 dollars each.")
         == texts.index("- Each passenger may check at most two bags.") + 1
     )
-    assert c.editor == "rewrite" and c.changed_span_ids
+    assert c.editor == "oracle-rewrite" and c.changed_span_ids
 
 
 def test_rewrite_with_llm_uses_templates():
@@ -86,7 +83,7 @@ def test_rewrite_with_llm_uses_templates():
     critic = FakeClient(["- state the basic economy rule clearly"])
     writer = FakeClient(["```\nNew prompt text.\n```"])
     ed = RewriteEditor(LLMCritic(critic), LLMWriter(writer))
-    (c,) = ed.propose(v, [], [twf(1, 0.0, "bad")], 1, 0, context=EditContext(best=(PROMPT, 0.5)))
+    (c,) = ed.propose(_req(v, [], [twf(1, 0.0, "bad")], 1, 0, best=(PROMPT, 0.5)))
     assert c.text == "New prompt text."
     assert "bad" in critic.requests[0][0]["content"]
     assert "Best earlier version" in writer.requests[0][0]["content"]
@@ -97,6 +94,33 @@ def test_rewrite_offline_replaces_scrambled_copy():
         "Always confirm with the user before booking.", "Alayws cfinorm wtih the user bofree bonkoig."
     )
     v = version(text)
-    ctx = EditContext(hints=("Always confirm with the user before booking.",))
-    (c,) = RewriteEditor(HintCritic(), HintWriter(dropout=0.0)).propose(v, [], [twf(1, 0.0)], 1, 0, context=ctx)
+    hints = ("Always confirm with the user before booking.",)
+    (c,) = OracleRewriteEditor(dropout=0.0).propose(_req(v, [], [twf(1, 0.0)], 1, 0, hints=hints))
     assert "Alayws" not in c.text and "- Always confirm with the user before booking." in c.text
+
+
+@pytest.mark.parametrize("kind", ["ar", "rewrite"])
+def test_lm_baselines_need_a_model(kind):
+    with pytest.raises(ConfigError, match="needs a model: pass --editor-model"):
+        build_editor(kind)
+
+
+def test_build_editor_kinds():
+    assert isinstance(build_editor("ar", model="m"), ARInfillEditor)
+    assert isinstance(build_editor("rewrite", model="m"), RewriteEditor)
+    assert build_editor("oracle").capabilities.oracle and build_editor("oracle-rewrite").capabilities.whole_prompt
+    with pytest.raises(ConfigError, match="unknown editor"):
+        build_editor("hints")
+
+
+def test_edit_request_rejects_unknown_spans_and_stray_slots():
+    from diffprompt.errors import ValidationError
+
+    v = version()
+    with pytest.raises(ValidationError, match="does not have"):
+        EditRequest(prompt=v, span_ids=("sp_nope",))
+    sid = _id(v, "Refunds")
+    with pytest.raises(ValidationError, match="insertion slots"):
+        EditRequest(prompt=v, span_ids=(sid,), insert_span_ids=(_id(v, "Basic"),))
+    with pytest.raises(ValidationError, match="n >= 1"):
+        EditRequest(prompt=v, n=0)

@@ -8,8 +8,10 @@ from diffprompt.errors import NotFoundError
 from diffprompt.optimize.attribution import ExplainBlamer, Explanation
 from diffprompt.optimize.budget import RunBudget
 from diffprompt.optimize.config import OptimizeConfig
-from diffprompt.optimize.editors import ARInfillEditor, HintCritic, HintFiller, HintWriter, RewriteEditor
+from diffprompt.editing import EditorCapabilities
 from diffprompt.optimize.loop import run_round
+from diffprompt.optimize.oracle import OracleEditor, OracleRewriteEditor
+from diffprompt.optimize.record import RunRecord
 from diffprompt.optimize.replay import FakeReplay
 from diffprompt.spans import segment
 from diffprompt.store.memory import MemoryStore
@@ -69,7 +71,7 @@ def test_round_promotes_and_records_everything():
         store,
         "s",
         env=env,
-        editor=ARInfillEditor(HintFiller(explore=0.0)),
+        editor=OracleEditor(explore=0.0),
         config=CFG,
         seed=1,
         blamer=ExplainBlamer(_explain),
@@ -81,14 +83,19 @@ def test_round_promotes_and_records_everything():
     assert active.id == res.promoted_version_id and RULE in active.text
     # the anchor rule was kept (insertion, not overwrite)
     assert "Each passenger may check at most two bags." in active.text
-    rec = store.get_run(res.run_id)
-    assert rec["status"] == "promoted" and rec["config_hash"] == CFG.hash and rec["seed"] == 1
-    assert rec["attribution"][0]["insert"] is True
-    assert rec["iterations"][0]["inserted"]
-    cand = next(c for c in rec["candidates"] if c["status"] == "screened")
-    assert "+ [" in cand["diff"] and RULE in cand["diff"]
-    assert rec["replay"]["versions"]["incumbent"]["episodes"]
-    assert rec["cost"]["target_calls"] > 0 and "replay" in rec["timings"]
+    rec = RunRecord.from_json(store.get_run(res.run_id))
+    # the stored record is the round's record (the store adds only its own timestamps)
+    assert replace(rec, created_at=None, updated_at=None) == replace(res.record, updated_at=None)
+    assert rec.status == "promoted" and rec.config_hash == CFG.hash and rec.seed == 1
+    assert rec.editor == "oracle" and rec.editor_capabilities["oracle"] is True
+    assert rec.attribution[0].insert is True
+    assert rec.iterations[0].inserted
+    cand = next(c for c in rec.candidates if c.status == "screened")
+    assert "+ [" in cand.diff and RULE in cand.diff
+    assert set(rec.replay.versions) == {"incumbent", "candidate"}  # user-facing labels, no "final0"
+    assert rec.replay.versions["incumbent"].episodes
+    assert rec.finalist.label == "candidate" and RULE in rec.finalist.text
+    assert rec.cost.target_calls > 0 and "replay" in rec.timings
     assert {e.kind for e in events} >= {
         "window",
         "attribution",
@@ -107,7 +114,7 @@ def test_round_promotes_and_records_everything():
 def test_dry_run_and_canary_do_not_move_active():
     env = _world()
     store, seed_v = _store(env)
-    ed = ARInfillEditor(HintFiller(explore=0.0))
+    ed = OracleEditor(explore=0.0)
     res = run_round(store, "s", env=env, editor=ed, config=CFG, blamer=ExplainBlamer(_explain), dry_run=True)
     assert res.status == "dry_run" and res.promoted_version_id is None
     assert store.active_version("s").id == seed_v.id
@@ -131,7 +138,7 @@ def test_rewrite_editor_round():
         store,
         "s",
         env=env,
-        editor=RewriteEditor(HintCritic(), HintWriter(dropout=0.0)),
+        editor=OracleRewriteEditor(dropout=0.0),
         config=CFG,
         blamer=ExplainBlamer(_explain),
     )
@@ -142,27 +149,25 @@ def test_unknown_slot_and_empty_window():
     env = _world()
     store = MemoryStore()
     with pytest.raises(NotFoundError):
-        run_round(store, "nope", env=env, editor=ARInfillEditor(HintFiller()))
+        run_round(store, "nope", env=env, editor=OracleEditor())
     store.create_slot("s", SEED)
-    res = run_round(store, "s", env=env, editor=ARInfillEditor(HintFiller()))
+    res = run_round(store, "s", env=env, editor=OracleEditor())
     assert res.decision.kind == "insufficient_data" and res.status == "insufficient_data"
     assert "no traces" in res.decision.reasons[0]
-    assert store.get_run(res.run_id)["status"] == "insufficient_data"
+    assert RunRecord.from_json(store.get_run(res.run_id)).status == "insufficient_data"
 
 
 class Deleter:
     """An editor that deletes the protected first rule."""
 
     name = "deleter"
+    capabilities = EditorCapabilities(whole_prompt=True, reads_traces=False)
 
-    def propose(self, prompt, span_ids, traces, n, seed):
+    def propose(self, request):
+        prompt = request.prompt
         target = next(s for s in prompt.spans if "Basic economy" in s.text)
         text = prompt.text.replace(target.text + "\n", "")
-        return [
-            Candidate(
-                text=text, parent_id=prompt.id, masked_span_ids=tuple(span_ids), editor="deleter", seed=seed
-            )
-        ]
+        return [Candidate(text=text, parent_id=prompt.id, masked_span_ids=(), editor=self.name, seed=request.seed)]
 
 
 def test_candidate_removing_protected_span_rejected_with_reason():
@@ -183,13 +188,13 @@ def test_zero_budget_stops_cleanly():
         store,
         "s",
         env=env,
-        editor=ARInfillEditor(HintFiller()),
+        editor=OracleEditor(),
         config=replace(CFG, budget=RunBudget(max_calls=0)),
         blamer=ExplainBlamer(_explain),
     )
     assert res.status == "budget_exhausted" and "target_calls" in res.decision.reasons[0]
     assert store.active_version("s").id == v.id
-    assert store.get_run(res.run_id)["stopped"]["budget"] == "target_calls"
+    assert RunRecord.from_json(store.get_run(res.run_id)).stopped.budget == "target_calls"
 
 
 def test_rejected_edits_are_remembered_and_not_reproposed():
@@ -200,14 +205,14 @@ def test_rejected_edits_are_remembered_and_not_reproposed():
     def explain_bad(t, p):
         return [Explanation(text=bad_rule, reason="missing bag rule", kind="missing")]
 
-    ed = ARInfillEditor(HintFiller(explore=0.0))
+    ed = OracleEditor(explore=0.0)
     r1 = run_round(store, "s", env=env, editor=ed, config=CFG, blamer=ExplainBlamer(explain_bad))
     assert r1.status == "rejected"
-    mem = store.get_run(r1.run_id)["rejected_edits"]
+    mem = RunRecord.from_json(store.get_run(r1.run_id)).rejected_edits
     assert any(bad_rule in t for ts in mem.values() for t in ts)
     r2 = run_round(store, "s", env=env, editor=ed, config=CFG, blamer=ExplainBlamer(explain_bad))
-    rec = store.get_run(r2.run_id)
-    assert all(bad_rule not in c["text"] or c["status"] == "repeat" for c in rec["candidates"])
+    rec = RunRecord.from_json(store.get_run(r2.run_id))
+    assert rec.candidates and all(bad_rule not in c.text or c.status == "repeat" for c in rec.candidates)
     assert store.active_version("s").id == v.id
 
 
@@ -230,8 +235,13 @@ def test_split_cases_puts_failures_in_both_sets():
     env = _world(n_ok=30, n_bad=10)
     store, _ = _store(env)
     window = store.window("s")
-    screen, held = split_cases(env.cases(window), window, CFG, _random.Random(0))
+    split = split_cases(env.cases(window), window, CFG, _random.Random(0))
+    screen, held = split.screen, split.holdout
     assert not {c.id for c in screen} & {c.id for c in held}
     fails_screen = [c for c in screen if c.id.startswith("bag")]
     fails_held = [c for c in held if c.id.startswith("bag")]
-    assert len(fails_screen) == 3 and len(fails_held) == 7 and len(screen) == 6
+    # half of the 10 failing keys stay readable (3 of them screen), the other half is held out
+    assert len(fails_screen) == 3 and len(fails_held) == 5 and len(screen) == 6
+    readable = split.readable(window)
+    assert len([t for t in readable if t.trace.replay_key.startswith("bag")]) == 5
+    assert not {t.trace.replay_key for t in readable} & split.held_keys

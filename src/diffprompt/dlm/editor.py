@@ -1,11 +1,12 @@
 """The DLM editor: masked weak spans → N candidate prompts in one batched sampler call.
 
-``DLMEditor`` implements the optimizer's ``Editor`` seam (``diffprompt.optimize.editors``): it lays
-out one row per candidate (factor and trace sample vary by row), left-pads the rows into one batch,
-runs ``diffprompt.dlm.sampler.infill`` once, and decodes each row back into a prompt whose unmasked
-spans are byte-identical. A memory of rejected texts per span id (``remember_rejected`` or
-``context.rejected``) keeps a failed text from being proposed again: rows that reproduce one are
-resampled once with a fresh seed, then dropped. ``FakeEditor`` is a deterministic stand-in for tests.
+``DLMEditor`` implements the ``Editor`` seam (``diffprompt.editing``) for one typed ``EditRequest``:
+it lays out one row per candidate (factor and trace sample vary by row), left-pads the rows into one
+batch, runs ``diffprompt.dlm.sampler.infill`` once, and decodes each row back into a prompt whose
+unmasked spans are byte-identical. A memory of rejected texts per span id (``remember_rejected`` or
+``request.rejected``) keeps a failed text from being proposed again: rows that reproduce one are
+resampled once with a fresh seed, then dropped. The torch-free test stand-in is
+``diffprompt.editing.FakeEditor``.
 """
 
 from __future__ import annotations
@@ -14,15 +15,16 @@ import hashlib
 import json
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
 
 from diffprompt.dlm.base import DiffusionLM
 from diffprompt.dlm.layout import Layout, build_layout, decode_candidate, decode_fills
+from diffprompt.editing import EditorCapabilities, EditRequest
 from diffprompt.errors import ConfigError
-from diffprompt.spans import normalize_text, replace_spans, split_marker
+from diffprompt.spans import normalize_text
 from diffprompt.types import Candidate, PromptVersion, TraceWithFeedback
 
 
@@ -58,7 +60,8 @@ class _Row:
 class DLMEditor:
     """``Editor`` backed by a ``DiffusionLM`` and the masked-diffusion sampler."""
 
-    takes_context = True
+    name = "dlm"
+    capabilities = EditorCapabilities()
 
     def __init__(self, dlm: DiffusionLM, *, rejected: Mapping[str, Sequence[str]] | None = None, **config: Any) -> None:
         if "factors" in config:  # JSON run configs give lists
@@ -172,32 +175,22 @@ class DLMEditor:
 
         return fn
 
-    def propose(
-        self,
-        prompt: PromptVersion,
-        span_ids: Sequence[str],
-        traces: Sequence[TraceWithFeedback],
-        n: int,
-        seed: int,
-        *,
-        context: Any = None,
-    ) -> list[Candidate]:
-        """Up to ``n`` candidates rewriting ``span_ids`` (one ``infill`` call per resample round).
+    def propose(self, request: EditRequest) -> list[Candidate]:
+        """Up to ``request.n`` candidates rewriting ``request.span_ids`` (one ``infill`` call per round).
 
-        ``context`` (an ``optimize.editors.EditContext``) may add feedback lines and rejected texts.
+        Conditioning: ``request.traces`` (failing first, a different sample per row), the first four
+        ``request.feedback`` lines, insertion slots (``request.insert_span_ids``) get a longer mask run;
+        ``request.rejected`` and the editor's own memory are never proposed again.
         """
-        if n < 1 or not span_ids:
+        prompt, span_ids, n, seed = request.prompt, list(request.span_ids), request.n, request.seed
+        if not span_ids:
             return []
         rejected = {k: set(v) for k, v in self._rejected.items()}
-        feedback: Sequence[str] = ()
-        inserts: tuple[str, ...] = ()
-        if context is not None:
-            inserts = tuple(getattr(context, "insert_span_ids", ()) or ())
-            for k, v in (getattr(context, "rejected", None) or {}).items():
-                rejected.setdefault(k, set()).update(normalize_text(t) for t in v)
-            feedback = tuple(getattr(context, "feedback", ()) or ())[:4]
+        for k, v in request.rejected.items():
+            rejected.setdefault(k, set()).update(normalize_text(t) for t in v)
+        feedback = request.feedback[:4]
         rng = random.Random(seed)
-        rows = self._rows(prompt, span_ids, traces, n, rng, feedback, inserts)
+        rows = self._rows(prompt, span_ids, request.traces, n, rng, feedback, request.insert_span_ids)
         seen = {prompt.text}
         out: list[Candidate] = []
         pending = list(range(n))
@@ -224,7 +217,7 @@ class DLMEditor:
                         text=text,
                         parent_id=prompt.id,
                         masked_span_ids=tuple(span_ids),
-                        editor="dlm",
+                        editor=self.name,
                         seed=seed,
                         config_hash=self.config_hash,
                         changed_span_ids=changed,
@@ -241,46 +234,3 @@ class DLMEditor:
                 )
             pending = retry
         return out[:n]
-
-
-@dataclass(kw_only=True)
-class FakeEditor:
-    """Deterministic ``Editor`` for tests: fills each span with a text from ``texts`` picked by seed."""
-
-    texts: tuple[str, ...] = ("Always confirm the action details with the user and obtain an explicit yes.",)
-    calls: list[tuple[tuple[str, ...], int, int]] = field(default_factory=list)
-
-    def propose(
-        self,
-        prompt: PromptVersion,
-        span_ids: Sequence[str],
-        traces: Sequence[TraceWithFeedback],
-        n: int,
-        seed: int,
-    ) -> list[Candidate]:
-        self.calls.append((tuple(span_ids), n, seed))
-        out: list[Candidate] = []
-        seen = {prompt.text}
-        by_id = {s.id: s for s in prompt.spans}
-        for i in range(n):
-            rng = random.Random(seed * 1_000_003 + i)
-            repl = {
-                sid: split_marker(by_id[sid].text)[0] + rng.choice(self.texts) for sid in span_ids if sid in by_id
-            }
-            text = replace_spans(prompt.text, prompt.spans, repl)
-            if text in seen:
-                continue
-            seen.add(text)
-            changed = tuple(sid for sid in span_ids if sid in repl and repl[sid] != by_id[sid].text)
-            out.append(
-                Candidate(
-                    text=text,
-                    parent_id=prompt.id,
-                    masked_span_ids=tuple(span_ids),
-                    editor="fake",
-                    seed=seed,
-                    config_hash="fake",
-                    changed_span_ids=changed,
-                )
-            )
-        return out

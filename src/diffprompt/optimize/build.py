@@ -1,7 +1,7 @@
 """Builders from specs (used by the CLI, the scheduler, the demo and the benchmark).
 
 Specs are resolved here, once, into the seam objects the round takes: ``build_env`` ("tau:airline",
-"tau:airline:DIR"), ``build_editor`` ("dlm" | "ar" | "rewrite"), ``build_blamer`` and
+"tau:airline:DIR"), ``build_editor`` ("dlm" | "ar" | "rewrite" | "oracle"...), ``build_blamer`` and
 ``build_likelihood``. The τ parts (``build_domain``, ``build_env``, the offline τ judge) delegate to
 ``diffprompt.integrations.tau``, the one place that imports ``tau_envs``.
 """
@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from diffprompt.editing import Editor
 from diffprompt.errors import ConfigError
 from diffprompt.types import PromptVersion, TraceWithFeedback
 
-EditorKind = Literal["dlm", "ar", "rewrite"]
-EDITORS: tuple[EditorKind, ...] = ("dlm", "ar", "rewrite")
+EditorKind = Literal["dlm", "ar", "rewrite", "oracle", "oracle-rewrite"]
+EDITORS: tuple[EditorKind, ...] = ("dlm", "ar", "rewrite", "oracle", "oracle-rewrite")
+LM_EDITORS: tuple[EditorKind, ...] = ("ar", "rewrite")  # need --editor-model
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -32,7 +34,10 @@ class EnvSpec:
 # Env kinds beside τ: ``kind -> "module:function"``. The function takes the spec string and keyword
 # arguments (model, base_url, api_key, meter, judge, protected) and returns a bundle with ``env``,
 # ``blamer`` and ``seed_prompt``; ``env_plugin`` resolves it (None for τ specs).
-ENV_PLUGINS: dict[str, str] = {"dataset": "diffprompt.datasets.build:build_bundle"}
+ENV_PLUGINS: dict[str, str] = {
+    "dataset": "diffprompt.datasets.build:build_bundle",
+    "recorded": "diffprompt.optimize.recorded_build:build_bundle",
+}
 
 
 def env_plugin(spec: str) -> Any:
@@ -94,6 +99,18 @@ def build_env(
     return setup.replay(domain)
 
 
+def check_editor(kind: str, model: str | None) -> None:
+    """``ConfigError`` (naming the fix) for an unknown editor or an LM baseline without a model."""
+    if kind not in EDITORS:
+        raise ConfigError(f"unknown editor {kind!r}; choose one of {', '.join(EDITORS)}")
+    if kind in LM_EDITORS and not model:
+        raise ConfigError(
+            f"--editor {kind} is a language-model baseline and needs a model: pass --editor-model NAME "
+            "(any OpenAI-compatible endpoint, e.g. the local SmolLM2 server), or use --editor dlm "
+            "(offline) or --editor oracle (a labelled ceiling)"
+        )
+
+
 def build_editor(
     kind: str,
     *,
@@ -103,14 +120,16 @@ def build_editor(
     api_key: str | None = None,
     meter: Any = None,
     dlm_options: Mapping[str, Any] | None = None,
-) -> Any:
-    """The editor for ``kind``. ``dlm`` is a loaded ``DiffusionLM`` (default: the built-in model).
+    model_settings: Mapping[str, Any] | None = None,
+) -> Editor:
+    """The editor for ``kind`` (one of ``EDITORS``).
 
-    For ``ar``/``rewrite``, ``model`` (an OpenAI-compatible model name) selects the LLM strategies;
-    without it the offline hint-based strategies are used.
+    ``dlm``: a loaded ``DiffusionLM`` (default: the built-in model). ``ar`` and ``rewrite`` are
+    language-model baselines and need ``model`` (an OpenAI-compatible model name, e.g. the local
+    SmolLM2 server of the real-model tier); without one they are a ``ConfigError``. ``oracle`` and
+    ``oracle-rewrite`` paste the blamer's hints: labelled ceilings, not baselines.
     """
-    from diffprompt.optimize import editors as ed
-
+    check_editor(kind, model)
     if kind == "dlm":
         from diffprompt.dlm.editor import DLMEditor
 
@@ -119,18 +138,22 @@ def build_editor(
 
             dlm = load_builtin()
         return DLMEditor(dlm, **dict(dlm_options or {}))
-    client = None
-    if model:
-        from diffprompt.llm import ChatClient
+    if kind in ("oracle", "oracle-rewrite"):
+        from diffprompt.optimize.oracle import OracleEditor, OracleRewriteEditor
 
-        client = ChatClient(model, base_url=base_url, api_key=api_key, meter=meter)
+        return OracleEditor() if kind == "oracle" else OracleRewriteEditor()
+    from diffprompt.llm import ChatClient, ModelSettings, RedactingClient
+    from diffprompt.optimize import editors as ed
+    from diffprompt.optimize.recorded_build import model_name
+
+    # every prompt an editor sends leaves redacted (diffprompt.redact), with a token limit
+    client = RedactingClient(
+        ChatClient(model_name(str(model)), base_url=base_url, api_key=api_key, meter=meter,
+                   settings=ModelSettings.from_dict(model_settings))
+    )
     if kind == "ar":
-        return ed.ARInfillEditor(ed.LLMFiller(client) if client else ed.HintFiller())
-    if kind == "rewrite":
-        if client:
-            return ed.RewriteEditor(ed.LLMCritic(client), ed.LLMWriter(client))
-        return ed.RewriteEditor(ed.HintCritic(), ed.HintWriter())
-    raise ConfigError(f"unknown editor {kind!r}; choose one of {', '.join(EDITORS)}")
+        return ed.ARInfillEditor(ed.LLMFiller(client))
+    return ed.RewriteEditor(ed.LLMCritic(client), ed.LLMWriter(client))
 
 
 def build_blamer(
@@ -149,11 +172,11 @@ def build_blamer(
     from diffprompt.optimize.attribution import JudgeBlamer
 
     if judge and judge != "oracle":
-        from diffprompt.llm import ChatClient
+        from diffprompt.llm import ChatClient, RedactingClient
+        from diffprompt.optimize.recorded_build import model_name
 
-        return JudgeBlamer(
-            ChatClient(judge, base_url=base_url, api_key=api_key, meter=meter), protected=protected
-        )
+        client = RedactingClient(ChatClient(model_name(judge), base_url=base_url, api_key=api_key, meter=meter))
+        return JudgeBlamer(client, protected=protected)
     if domain is None:
         return None
     from diffprompt.integrations.tau import tau_blamer

@@ -1,7 +1,8 @@
 """Pure helpers of the round between attribution and replay.
 
-They choose spans, open insertion slots, build the editor's conditioning, and validate candidates
-(protected spans, rejected-edit memory, length).
+They split the replay cases (screening minibatch, held-out set, and what the blamer and the editor
+may read), open insertion slots and build the editor's conditioning. Candidate checks are in
+``optimize.validate``, the round's strategies in ``optimize.strategies``.
 
 Insertion slots: when failures point at a rule that is *missing*, attribution blames the closest
 editable span with ``insert=True``. Overwriting that span would delete a rule that is fine, so the
@@ -11,52 +12,20 @@ to the anchor. A copy that comes back unchanged is removed again.
 
 from __future__ import annotations
 
+import math
 import random
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from diffprompt.optimize.attribution import SpanScore
 from diffprompt.optimize.config import OptimizeConfig
 from diffprompt.optimize.replay import Case
 from diffprompt.spans import (
-    changed_span_ids,
     diff_spans,
-    normalize_text,
-    render_diff,
-    replace_spans,
     segment,
 )
-from diffprompt.types import Candidate, Feedback, PromptVersion, Span, TraceWithFeedback
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class ScreenedCandidate:
-    """A candidate with its validation and screening outcome."""
-
-    candidate: Candidate
-    valid: bool
-    status: str  # invalid | unchanged | duplicate | repeat | valid | screened | screen_lost
-    reason: str = ""
-    screen_score: float | None = None
-    accepted: bool = False
-    new_texts: Mapping[str, str] = field(default_factory=dict)  # masked/changed span id -> new text
-
-    def as_record(self, incumbent: PromptVersion) -> dict[str, Any]:
-        c = self.candidate
-        return {
-            "editor": c.editor,
-            "seed": c.seed,
-            "status": self.status,
-            "reason": self.reason,
-            "screen_score": self.screen_score,
-            "accepted": self.accepted,
-            "text": c.text,
-            "masked_span_ids": list(c.masked_span_ids),
-            "changed_span_ids": list(c.changed_span_ids),
-            "new_texts": dict(self.new_texts),
-            "diff": render_diff(incumbent.spans, segment(c.text)),
-        }
+from diffprompt.types import Feedback, PromptVersion, Span, TraceWithFeedback
 
 
 def span_changes(old: Sequence[Span], new: Sequence[Span]) -> list[dict[str, Any]]:
@@ -74,56 +43,60 @@ def span_changes(old: Sequence[Span], new: Sequence[Span]) -> list[dict[str, Any
     ]
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CaseSplit:
+    """The round's replay cases: a screening minibatch and the gate's held-out set, disjoint.
+
+    ``held_keys`` are the replay keys (and trace ids) of the held-out cases: no trace carrying one
+    may reach the blamer or the editor (``readable``).
+    """
+
+    screen: tuple[Case, ...]
+    holdout: tuple[Case, ...]
+    held_keys: frozenset[str]
+
+    def readable(self, traces: Sequence[TraceWithFeedback]) -> list[TraceWithFeedback]:
+        """The traces the blamer and the editor may read: none of a held-out replay key."""
+        return [
+            t
+            for t in traces
+            if t.trace.id not in self.held_keys and (t.trace.replay_key or "") not in self.held_keys
+        ]
+
+
 def split_cases(
     cases: Sequence[Case], window: Sequence[TraceWithFeedback], config: OptimizeConfig, rng: random.Random
-) -> tuple[list[Case], list[Case]]:
-    """(screening minibatch, held-out set), disjoint and seeded.
+) -> CaseSplit:
+    """Seeded (screening minibatch, held-out set) split of the window's replay cases.
 
-    The minibatch is half recorded failures, half successes (a random minibatch of a mostly passing
-    window often holds no failure at all, so it could not tell candidates apart); every other case,
-    failures included, is held out for the gate, up to ``holdout_cases``.
+    Failing cases are shuffled and split: ``config.read_share`` of them (at least the screening
+    share, and all but one when there are two or more) stay readable — the blamer and the editor
+    learn from them and the screening minibatch draws on them — and the rest are held out for the
+    gate. The minibatch is half failures, half successes (a random minibatch of a mostly passing
+    window often holds no failure, so it could not tell candidates apart); every other success is
+    held out, up to ``holdout_cases`` in all.
     """
     reward = {t.trace.id: t.reward for t in window}
     fails = [
         c
         for c in cases
-        if c.trace_id is not None and (reward.get(c.trace_id) or 0.0) < 1.0 and reward.get(c.trace_id) is not None
+        if c.trace_id is not None and reward.get(c.trace_id) is not None and (reward.get(c.trace_id) or 0.0) < 1.0
     ]
     fail_ids = {c.id for c in fails}
     wins = [c for c in cases if c.id not in fail_ids]
     rng.shuffle(fails)
     rng.shuffle(wins)
     n = min(config.screen_cases, max(1, len(cases) // 4))
-    n_fail = min(len(fails) // 2, (n + 1) // 2)  # keep at least half of the failures for the gate
+    n_fail = min(len(fails) // 2, (n + 1) // 2)
+    n_read = max(n_fail, math.ceil(len(fails) * config.read_share))
+    if len(fails) >= 2:
+        n_read = min(n_read, len(fails) - 1)  # the gate needs a failure to see a fix
     screen = fails[:n_fail] + wins[: n - n_fail]
-    held = fails[n_fail:] + wins[n - n_fail :]
+    held = fails[n_read:] + wins[n - n_fail :]
     rng.shuffle(held)
-    return screen, held[: config.holdout_cases]
-
-
-def choose_spans(
-    ranking: Sequence[SpanScore],
-    parent: PromptVersion,
-    budget: int,
-    dropout: float,
-    rng: random.Random,
-    *,
-    exclude: set[str] | frozenset[str] = frozenset(),
-) -> list[SpanScore]:
-    """Top ``budget`` ranked spans still present in ``parent``, with DLPO span dropout.
-
-    Each span but the first is skipped with probability ``dropout``.
-    """
-    present = {s.id for s in parent.spans}
-    pool = [s for s in ranking if s.span_id in present and s.span_id not in exclude]
-    out: list[SpanScore] = []
-    for s in pool:
-        if len(out) >= budget:
-            break
-        if out and dropout > 0 and rng.random() < dropout:
-            continue
-        out.append(s)
-    return out
+    held = held[: config.holdout_cases]
+    keys = {k for c in held for k in (c.replay_key or c.id, c.trace_id) if k}
+    return CaseSplit(screen=tuple(screen), holdout=tuple(held), held_keys=frozenset(keys))
 
 
 def insert_placeholders(
@@ -191,50 +164,3 @@ def augment_traces(traces: Sequence[TraceWithFeedback], ranking: Sequence[SpanSc
         )
         out.append(replace(t, feedback=t.feedback + extra) if extra else t)
     return out
-
-
-def validate_candidate(
-    raw: Candidate,
-    *,
-    incumbent: PromptVersion,
-    parent: PromptVersion,
-    base: PromptVersion,
-    placeholders: Mapping[str, str],
-    protected: Sequence[str],
-    rejected: Mapping[str, Sequence[str]],
-    config: OptimizeConfig,
-    seen: Sequence[ScreenedCandidate] = (),
-) -> ScreenedCandidate:
-    """Clean up (drop unfilled insertion copies) and check one candidate; invalid ones carry a reason."""
-    new_texts = {
-        c.old.id: c.new.text
-        for c in diff_spans(base.spans, segment(raw.text))
-        if c.kind == "changed" and c.old is not None and c.new is not None
-    }
-    text = raw.text
-    leftover = {s.id: "" for s in segment(text) if s.id in placeholders}
-    if leftover:
-        text = replace_spans(text, segment(text), leftover)
-    cand = replace(raw, text=text, parent_id=incumbent.id, changed_span_ids=changed_span_ids(incumbent.text, text))
-
-    def bad(status: str, reason: str = "") -> ScreenedCandidate:
-        return ScreenedCandidate(candidate=cand, valid=False, status=status, reason=reason, new_texts=new_texts)
-
-    if not text.strip():
-        return bad("invalid", "the candidate is empty")
-    if text == parent.text or text == incumbent.text:
-        return bad("unchanged", "the editor returned the prompt unchanged")
-    if any(b.candidate.text == text for b in seen):
-        return bad("duplicate", "same text as an earlier candidate")
-    ids = {s.id for s in segment(text)}
-    by_id = {s.id: s for s in incumbent.spans}
-    for pid in protected:
-        if pid in by_id and pid not in ids:
-            return bad("invalid", f"removes or changes protected span {pid} ({by_id[pid].text[:60]!r})")
-    limit = config.gate.max_length_growth
-    if limit is not None and len(text) > len(incumbent.text) * (1 + limit):
-        return bad("invalid", f"grows the prompt by {len(text) / len(incumbent.text) - 1:.0%} (limit {limit:.0%})")
-    for sid, new in new_texts.items():
-        if normalize_text(new) in {normalize_text(t) for t in rejected.get(sid, ())}:
-            return bad("repeat", f"proposes a text already rejected for span {sid}")
-    return ScreenedCandidate(candidate=cand, valid=True, status="valid", new_texts=new_texts)

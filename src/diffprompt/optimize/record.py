@@ -325,6 +325,11 @@ def _decode(tp: Any, value: Any) -> Any:
     return value
 
 
+def to_json(obj: Any) -> Any:
+    """The JSON form of any record part (dataclasses to dicts, tuples to lists, datetimes to ISO)."""
+    return _encode(obj)
+
+
 def load_record(row: Mapping[str, Any]) -> RunRecord:
     """``RunRecord.from_json`` for a store row (``store.get_run`` / ``store.list_runs`` item)."""
     return RunRecord.from_json(row)

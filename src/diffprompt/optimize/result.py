@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from diffprompt.optimize.record import RunRecord
 from diffprompt.types import GateDecision
 
 
@@ -23,7 +24,7 @@ class RoundEvent:
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class RoundResult:
-    """The outcome of a round; ``record`` is exactly what was saved with ``store.save_run``."""
+    """The outcome of a round; ``record`` is the typed record saved with ``store.save_run``."""
 
     run_id: str
     slot: str
@@ -35,7 +36,7 @@ class RoundResult:
     incumbent_score: float | None
     candidate_score: float | None
     p_value: float | None
-    record: Mapping[str, Any]
+    record: RunRecord
 
     def summary(self) -> dict[str, Any]:
         """The one-line JSON the CLI prints with ``--json``."""
@@ -49,5 +50,5 @@ class RoundResult:
             "p_value": self.p_value,
             "promoted_version": self.promoted_version_id,
             "reasons": list(self.decision.reasons),
-            "target_calls": self.record.get("cost", {}).get("target_calls"),
+            "target_calls": self.record.cost.target_calls if self.record.cost is not None else None,
         }

@@ -38,10 +38,15 @@ class OptimizeRequest:
     seed: int = 0
     dry_run: bool = False
     config: Mapping[str, Any] = field(default_factory=dict)
+    # --env recorded / real models: a live toolkit (module:attr), model-call bound, request settings
+    tools: str | None = None
+    max_steps: int | None = None
+    model_settings: Mapping[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["config"] = dict(self.config)
+        d["model_settings"] = dict(self.model_settings)
         return d
 
     @classmethod
@@ -86,18 +91,19 @@ def run_request(
     state = store.slot_state(req.slot)
     plugin = build.env_plugin(req.env)  # dataset:PATH and other registered env kinds
     spec = build.parse_env_spec(req.env) if plugin is None else None
-    if req.editor not in build.EDITORS:
-        raise ConfigError(f"unknown editor {req.editor!r}; choose one of {', '.join(build.EDITORS)}")
+    build.check_editor(req.editor, req.editor_model)  # before any world is built or model loaded
     dlm = _load_dlm(req.dlm) if (req.editor == "dlm" or req.likelihood) else None  # fails fast: ModelError
     if plugin is not None:
         bundle = plugin(req.env, model=req.model, base_url=base_url, api_key=api_key, meter=meter,
-                        judge=req.judge, protected=state.protected_span_ids)
+                        judge=req.judge, protected=state.protected_span_ids, tools=req.tools,
+                        max_steps=req.max_steps, model_settings=req.model_settings)
         env, blamer = bundle.env, bundle.blamer
     else:
         env, blamer = _tau_env_and_blamer(req, spec, state, home=home, base_url=base_url, api_key=api_key,
                                           meter=meter)
     editor = build.build_editor(
-        req.editor, dlm=dlm, model=req.editor_model, base_url=base_url, api_key=api_key, meter=meter
+        req.editor, dlm=dlm, model=req.editor_model, base_url=base_url, api_key=api_key, meter=meter,
+        model_settings=req.model_settings,
     )
     likelihood = build.DLMLikelihood(dlm, seed=req.seed) if (req.likelihood and dlm is not None) else None
     return run_round(
