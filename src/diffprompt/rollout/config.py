@@ -70,7 +70,7 @@ class RolloutConfig:
     alpha_guard: float = 0.01
     tune_threads: int = 500
     min_threads: int = 20
-    max_threads: int = 20_000
+    max_threads: int = 10_000
     max_hours: float = 24.0 * 14
     min_gain: float = 0.0
     guardrails: tuple[Guardrail, ...] = field(default_factory=_default_guardrails)

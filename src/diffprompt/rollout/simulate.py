@@ -13,7 +13,7 @@ import numpy as np
 
 from diffprompt.rollout.config import DriftConfig, RolloutConfig
 from diffprompt.rollout.drift import baseline_level, bet, cusum_log
-from diffprompt.rollout.stats import EXPIRE, PROMOTE, ROLLBACK, WAIT, arm_bounds, decide_codes
+from diffprompt.rollout.stats import EXPIRE, PROMOTE, ROLLBACK, WAIT, arm_bounds, decide_codes, unit_radius
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -85,32 +85,69 @@ def simulate_canaries(
     )
 
 
+BLOCK = 4096  # threads simulated at a time (memory: runs x BLOCK per array)
+
+
 def _chunk(
     rng: np.random.Generator, sc: CanaryScenario, cfg: RolloutConfig, guards: dict, r: int, horizon: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    arm = rng.random((r, horizon)) < sc.share  # True: canary
-    reward = (rng.random((r, horizon)) < np.where(arm, sc.canary, sc.incumbent)).astype(np.float64)
-    n_c = np.cumsum(arm, axis=1)
-    n_i = np.arange(1, horizon + 1) - n_c
-    _, lc, hc = arm_bounds(n_c, np.cumsum(reward * arm, axis=1), None, alpha=cfg.alpha / 2, tune_n=cfg.tune_threads)
-    _, li, hi = arm_bounds(n_i, np.cumsum(reward * ~arm, axis=1), None, alpha=cfg.alpha / 2, tune_n=cfg.tune_threads)
-    breach = np.zeros((r, horizon), dtype=bool)
-    ag, tn = cfg.alpha_guard / 2, cfg.tune_threads
+    """Watch ``r`` canaries in blocks of threads, carrying each arm's sums; stop once all decided."""
+    tab = unit_radius(np.arange(horizon + 1), cfg.alpha / 2, cfg.tune_threads)
+    tab_g = unit_radius(np.arange(horizon + 1), cfg.alpha_guard / 2, cfg.tune_threads)
+    code = np.full(r, WAIT, dtype=np.int64)
+    at, at_c = np.full(r, horizon), np.zeros(r, dtype=np.int64)
+    carry: dict[str, np.ndarray] = {}
+    t0 = 0
+    while t0 < horizon and (code == WAIT).any():
+        b = min(BLOCK, horizon - t0)
+        block, n_c = _block(rng, sc, cfg, guards, r, b, carry, tab, tab_g)
+        stop = (block != WAIT) & (code == WAIT)[:, None]
+        rows = np.nonzero(stop.any(axis=1))[0]
+        first = stop.argmax(axis=1)[rows]
+        code[rows], at[rows], at_c[rows] = block[rows, first], t0 + first + 1, n_c[rows, first]
+        t0 += b
+    return code, at, at_c
+
+
+def _cum(carry: dict[str, np.ndarray], key: str, x: np.ndarray) -> np.ndarray:
+    """Running sums across blocks: this block's cumulative sums plus the previous blocks' total."""
+    out = np.cumsum(x, axis=1) + carry.get(key, np.zeros((x.shape[0], 1)))
+    carry[key] = out[:, -1:]
+    return out
+
+
+def _block(
+    rng: np.random.Generator,
+    sc: CanaryScenario,
+    cfg: RolloutConfig,
+    guards: dict,
+    r: int,
+    b: int,
+    carry: dict[str, np.ndarray],
+    tab: np.ndarray,
+    tab_g: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    arm = rng.random((r, b)) < sc.share  # True: canary
+    reward = (rng.random((r, b)) < np.where(arm, sc.canary, sc.incumbent)).astype(np.float64)
+    n_c, n_i = _cum(carry, "n_c", arm.astype(np.float64)), _cum(carry, "n_i", (~arm).astype(np.float64))
+    a, tn = cfg.alpha / 2, cfg.tune_threads
+    _, lc, hc = arm_bounds(n_c, _cum(carry, "r_c", reward * arm), None, alpha=a, tune_n=tn, table=tab)
+    _, li, hi = arm_bounds(n_i, _cum(carry, "r_i", reward * ~arm), None, alpha=a, tune_n=tn, table=tab)
+    breach = np.zeros((r, b), dtype=bool)
+    ag = cfg.alpha_guard / 2
     if "error_rate" in guards:
-        e_rate = np.where(arm, sc.error_rate if sc.canary_error_rate is None else sc.canary_error_rate, sc.error_rate)
-        err = (rng.random((r, horizon)) < e_rate).astype(np.float64)
-        _, elc, _ = arm_bounds(n_c, np.cumsum(err * arm, axis=1), None, alpha=ag, tune_n=tn)
-        _, _, ehi = arm_bounds(n_i, np.cumsum(err * ~arm, axis=1), None, alpha=ag, tune_n=tn)
+        e_c = sc.error_rate if sc.canary_error_rate is None else sc.canary_error_rate
+        err = (rng.random((r, b)) < np.where(arm, e_c, sc.error_rate)).astype(np.float64)
+        _, elc, _ = arm_bounds(n_c, _cum(carry, "e_c", err * arm), None, alpha=ag, tune_n=tn, table=tab_g)
+        _, _, ehi = arm_bounds(n_i, _cum(carry, "e_i", err * ~arm), None, alpha=ag, tune_n=tn, table=tab_g)
         breach |= elc - ehi - guards["error_rate"].tolerance > 0
     if "latency_ms" in guards:
         med_c = sc.latency_ms if sc.canary_latency_ms is None else sc.canary_latency_ms
-        lat = np.exp(np.log(np.where(arm, med_c, sc.latency_ms)) + sc.latency_sigma * rng.standard_normal((r, horizon)))
-        _, llc, _ = arm_bounds(
-            n_c, np.cumsum(lat * arm, axis=1), np.cumsum(lat * lat * arm, axis=1), alpha=ag, tune_n=tn
-        )
-        _, _, lhi = arm_bounds(
-            n_i, np.cumsum(lat * ~arm, axis=1), np.cumsum(lat * lat * ~arm, axis=1), alpha=ag, tune_n=tn
-        )
+        lat = np.exp(np.log(np.where(arm, med_c, sc.latency_ms)) + sc.latency_sigma * rng.standard_normal((r, b)))
+        s_c, q_c = _cum(carry, "l_c", lat * arm), _cum(carry, "q_c", lat * lat * arm)
+        s_i, q_i = _cum(carry, "l_i", lat * ~arm), _cum(carry, "q_i", lat * lat * ~arm)
+        _, llc, _ = arm_bounds(n_c, s_c, q_c, alpha=ag, tune_n=tn, table=tab_g)
+        _, _, lhi = arm_bounds(n_i, s_i, q_i, alpha=ag, tune_n=tn, table=tab_g)
         breach |= llc - (1 + guards["latency_ms"].tolerance) * lhi > 0
     ready = (n_c >= cfg.min_threads) & (n_i >= cfg.min_threads)
     code = decide_codes(
@@ -121,10 +158,7 @@ def _chunk(
         expired=n_c >= cfg.max_threads,
         min_gain=cfg.min_gain,
     )
-    stop = code != WAIT
-    first = np.where(stop.any(axis=1), stop.argmax(axis=1), horizon - 1)
-    rows = np.arange(r)
-    return code[rows, first], first + 1, n_c[rows, first]
+    return code, n_c.astype(np.int64)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

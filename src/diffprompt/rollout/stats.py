@@ -59,12 +59,19 @@ def unit_radius(n: ArrayLike, alpha: float, tune_n: float) -> Array:
 
 
 def arm_bounds(
-    n: ArrayLike, total: ArrayLike, total_sq: ArrayLike | None, *, alpha: float, tune_n: float
+    n: ArrayLike,
+    total: ArrayLike,
+    total_sq: ArrayLike | None,
+    *,
+    alpha: float,
+    tune_n: float,
+    table: Array | None = None,
 ) -> tuple[Array, Array, Array]:
     """(mean, lo, hi) of an arm from its count and sums.
 
     ``total_sq is None``: values lie in [0, 1] (exact sequence with scale 1/2, bounds clipped to
     [0, 1]); otherwise the scale is the running sample standard deviation (asymptotic sequence).
+    ``table``: ``unit_radius(arange(N + 1), alpha, tune_n)`` precomputed, for integer counts <= N.
     """
     nn = np.asarray(n, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -75,7 +82,8 @@ def arm_bounds(
             var = np.asarray(total_sq, dtype=np.float64) / nn - mean * mean
             sd = np.sqrt(np.maximum(np.nan_to_num(var), 0.0))
     with np.errstate(invalid="ignore"):
-        rad = np.asarray(sd * unit_radius(nn, alpha, tune_n), dtype=np.float64)
+        unit = table[np.asarray(n, dtype=np.int64)] if table is not None else unit_radius(nn, alpha, tune_n)
+        rad = np.asarray(sd * unit, dtype=np.float64)
     rad = np.where(np.isnan(rad), np.inf, rad)  # n = 0 with a zero scale
     lo, hi = mean - rad, mean + rad
     if total_sq is None:
