@@ -7,8 +7,15 @@ Run it offline (no API key, no network)::
 
 It opens (and migrates) the SQLite store under ``DIFFPROMPT_HOME``, seeds the ``support`` slot,
 serves 20 scripted conversations through a ``ScriptedChatModel`` (tool calls, then a final answer,
-with token usage), scores each conversation (reward 1 when refunds went through the refund policy
-check, 0 otherwise), records the reward as feedback, and prints the recorded traces.
+with token usage), scores each conversation (``score``: reward 1 only when the agent did what the
+request needed — doing nothing is a failure), records the reward, and for failures a thumbs-down
+rating and the user's comment, as feedback, and prints the recorded traces.
+
+Against a real model (any OpenAI-compatible server, e.g. the local SmolLM2 tier)::
+
+    python agents/support_agent.py --model openai:smollm2 --base-url http://127.0.0.1:8089/v1 -n 10
+
+A conversation the model breaks (malformed tool call, server error) is recorded as a failure.
 
 The scripted model follows the refund policy reliably only when the system prompt tells it to
 check it, so prompt edits change the reward: exactly what diffprompt's optimizer improves.
@@ -128,15 +135,44 @@ def support_policy(system: str, messages: Sequence[BaseMessage], tools: Sequence
     return AIMessage(content=f"Order {oid} is {order['status']} (${order['amount']:.2f}). [prompt {tag}]")
 
 
-def score(messages: Sequence[BaseMessage]) -> float:
-    """1.0 when every refund was preceded by an eligible policy check, else 0.0."""
-    checked = False
-    for m in messages:
-        if isinstance(m, ToolMessage) and m.name == "check_refund_policy":
-            checked = bool(json.loads(str(m.content))["eligible"])
-        if isinstance(m, ToolMessage) and m.name == "issue_refund" and not checked:
-            return 0.0
-    return 1.0
+def score(request: str, messages: Sequence[BaseMessage]) -> tuple[float, str]:
+    """(reward, the user's comment) for one conversation: did the agent do what the request needed?
+
+    Doing nothing is never a success: a status question needs a lookup and an answer naming the
+    status; a refund request needs a policy check, then a refund exactly when it is eligible, and a
+    final answer; a request without an order number needs a question back (and no tool call).
+    """
+    tools = [m for m in messages if isinstance(m, ToolMessage)]
+    names = [m.name for m in tools]
+    finals = [m for m in messages if isinstance(m, AIMessage) and not m.tool_calls and str(m.content).strip()]
+    final = str(finals[-1].content).lower() if finals else ""
+    if not final:
+        return 0.0, "I got no answer at all."
+    match = _ORDER_RE.search(request)
+    if match is None:
+        if tools:
+            return 0.0, "You did things on an order I never named."
+        return (1.0, "") if "order" in final else (0.0, "You did not ask which order I meant.")
+    if "refund" not in request.lower():
+        status = _order(match.group(1))["status"]
+        if "lookup_order" not in names:
+            return 0.0, "You never looked my order up."
+        return (1.0, "") if status in final else (0.0, "You did not tell me where my order is.")
+    eligible = None
+    for m in tools:
+        if m.name == "check_refund_policy":
+            try:
+                eligible = bool(json.loads(str(m.content)).get("eligible"))
+            except (ValueError, AttributeError):
+                eligible = None
+    refunded = "issue_refund" in names
+    if refunded and eligible is not True:
+        return 0.0, "You refunded without checking the refund policy first."
+    if eligible is None:
+        return 0.0, "You did nothing about my refund request."
+    if eligible and not refunded:
+        return 0.0, "My order was eligible but you did not refund it."
+    return 1.0, ""
 
 
 def requests(n: int) -> list[str]:
@@ -167,6 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from diffprompt.errors import NotFoundError
     from diffprompt.middleware import PromptAdaptationMiddleware, record_feedback
     from diffprompt.settings import Settings
     from diffprompt.store import open_store
@@ -176,6 +213,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-n", "--conversations", type=int, default=20)
     ap.add_argument("--db", default=None, help="SQLAlchemy URL (default: SQLite under DIFFPROMPT_HOME)")
+    ap.add_argument("--model", default="scripted", help="scripted (offline) or openai:NAME (ChatOpenAI)")
+    ap.add_argument("--base-url", default=None, help="OpenAI-compatible endpoint (default: OPENAI_BASE_URL)")
+    ap.add_argument("--max-tokens", type=int, default=256, help="token limit of every model reply")
+    ap.add_argument("--timeout", type=float, default=120.0, help="seconds per model call")
     args = ap.parse_args(argv)
 
     settings = Settings()
@@ -185,18 +226,49 @@ def main(argv: Sequence[str] | None = None) -> int:
     store.create_slot(SLOT, SEED_PROMPT, actor="example")
     recorder = Recorder(store, spool_dir=settings.resolved_spool_dir)
     mw = PromptAdaptationMiddleware(SLOT, store, recorder=recorder)
-    agent = build_agent(scripted_model(), [mw])
+    if args.model == "scripted":
+        model: Any = scripted_model()
+    else:
+        from diffprompt.llm import ModelSettings, make_chat_model
+
+        model = make_chat_model(
+            args.model,
+            base_url=args.base_url or settings.openai_base_url,
+            api_key=settings.openai_api_key,
+            settings=ModelSettings(max_tokens=args.max_tokens, timeout_s=args.timeout),
+        )
+    agent = build_agent(model, [mw])
     batch = new_id()[:6]
-    results = []
+    results: list[tuple[str, float]] = []
+    pending_comments: list[tuple[str, str]] = []
+    failures: list[str] = []
     for i, text in enumerate(requests(args.conversations)):
         thread = f"support-{batch}-{i:03d}"
-        out = agent.invoke(
-            {"messages": [{"role": "user", "content": text}]}, {"configurable": {"thread_id": thread}}
-        )
-        results.append((out["diffprompt_trace_id"], score(out["messages"])))
+        try:
+            out = agent.invoke(
+                {"messages": [{"role": "user", "content": text}]}, {"configurable": {"thread_id": thread}}
+            )
+        except Exception as exc:  # a real model's garbage: the conversation failed, its trace is recorded
+            failures.append(f"{thread}: {type(exc).__name__}: {str(exc)[:120]}")
+            recorder.flush(30)
+            try:
+                fb = record_feedback(store, thread_id=thread, slot=SLOT, kind="rating", value=0.0, source="user",
+                                     text=f"the agent broke: {exc}"[:200])
+            except NotFoundError:
+                failures[-1] += " (no trace was recorded)"
+            else:
+                results.append((fb.trace_id, 0.0))
+            continue
+        reward, comment = score(text, out["messages"])
+        results.append((out["diffprompt_trace_id"], reward))
+        if comment:  # what the user would have said, with a thumbs-down
+            pending_comments.append((out["diffprompt_trace_id"], comment))
     recorder.flush(30)
     for trace_id, reward in results:
         record_feedback(store, trace_id=trace_id, kind="reward", value=reward, source="env")
+    for trace_id, comment in pending_comments:
+        record_feedback(store, trace_id=trace_id, kind="rating", value=0.0, source="user")
+        record_feedback(store, trace_id=trace_id, kind="comment", text=comment, source="user")
     rstats = recorder.close()
 
     console = Console()
@@ -223,6 +295,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"mean reward {stats['mean_reward']:.2f} | recorder: written {rstats.written}, "
         f"spooled {rstats.spooled}, dropped {rstats.dropped}"
     )
+    for line in failures:
+        console.print(f"failed conversation {line}", markup=False, highlight=False)
     store.close()
     return 0
 
