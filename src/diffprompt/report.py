@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from diffprompt import report_svg
+from diffprompt.optimize.record import RunRecord, to_json
 from diffprompt.spans import diff_spans, segment
 from diffprompt.store.base import Store
 from diffprompt.templating import render
@@ -25,7 +26,7 @@ from diffprompt.types import PromptVersion, TraceWithFeedback
 class ReportData:
     """Everything one report shows, as plain values."""
 
-    run: Mapping[str, Any]
+    run: RunRecord
     slot: str
     versions: tuple[PromptVersion, ...]
     audit: tuple[Mapping[str, Any], ...]
@@ -34,7 +35,7 @@ class ReportData:
 
     @property
     def run_id(self) -> str:
-        return str(self.run.get("run_id", ""))
+        return self.run.run_id
 
 
 def _short(version_id: str | None) -> str:
@@ -43,11 +44,8 @@ def _short(version_id: str | None) -> str:
 
 def build_report(store: Store, run_id: str, *, extra: Mapping[str, Any] | None = None) -> ReportData:
     """Collect the report's data from the store (``NotFoundError`` for an unknown run id)."""
-    run = dict(store.get_run(run_id))
-    run.setdefault("run_id", run_id)
-    slot = str(run.get("slot") or run.get("record", {}).get("slot", ""))
-    record = run.get("record", run)
-    slot = slot or str(record.get("slot", ""))
+    record = RunRecord.from_json(store.get_run(run_id))
+    slot = record.slot
     window: list[TraceWithFeedback] = store.window(slot)
     rewarded = sorted((w for w in window if w.reward is not None), key=lambda w: w.trace.ended_at)
     points = tuple((i, t.trace.version_id or "", float(t.reward or 0.0)) for i, t in enumerate(rewarded))
@@ -85,27 +83,25 @@ def reward_series(points: Sequence[tuple[int, str, float]], window: int = 20) ->
 
 
 def _blame_rows(data: ReportData) -> list[dict[str, Any]]:
-    incumbent = data.run.get("incumbent", {}) or {}
-    spans = {s.id: s.text for s in segment(str(incumbent.get("text", "")))}
+    incumbent = data.run.incumbent.text if data.run.incumbent is not None else ""
+    spans = {s.id: s.text for s in segment(incumbent)}
     rows = []
-    for a in data.run.get("attribution", []) or []:
+    for a in data.run.attribution:
         rows.append(
             {
-                "span_id": a.get("span_id", ""),
-                "text": spans.get(a.get("span_id", ""), "(insertion point)" if a.get("insert") else ""),
-                "score": float(a.get("score", 0.0)),
-                "components": ", ".join(f"{k}={v:.2f}" for k, v in (a.get("components") or {}).items()),
-                "evidence": "; ".join(
-                    str(e.get("reason") or e.get("text") or e) for e in (a.get("evidence") or [])[:3]
-                ),
+                "span_id": a.span_id,
+                "text": spans.get(a.span_id, "(insertion point)" if a.insert else ""),
+                "score": a.score,
+                "components": ", ".join(f"{k}={v:.2f}" for k, v in a.components.items()),
+                "evidence": "; ".join(str(e.get("reason") or e.get("text") or e) for e in a.evidence[:3]),
             }
         )
     return rows
 
 
 def _diff_rows(data: ReportData) -> list[dict[str, str]]:
-    incumbent = str((data.run.get("incumbent") or {}).get("text", ""))
-    finalist = str((data.run.get("finalist") or {}).get("text", ""))
+    incumbent = data.run.incumbent.text if data.run.incumbent is not None else ""
+    finalist = data.run.finalist.text if data.run.finalist is not None else ""
     if not incumbent or not finalist:
         return []
     rows = []
@@ -115,16 +111,16 @@ def _diff_rows(data: ReportData) -> list[dict[str, str]]:
 
 
 def _replay_rows(data: ReportData) -> list[dict[str, Any]]:
-    versions = (data.run.get("replay") or {}).get("versions") or {}
+    versions = data.run.replay.versions if data.run.replay is not None else {}
     return [
         {
             "version": name,
-            "mean": v.get("mean"),
-            "episodes": len(v.get("episodes") or []),
-            "errors": v.get("errors"),
-            "calls": v.get("model_calls"),
-            "tokens": v.get("tokens"),
-            "cost": v.get("cost_usd"),
+            "mean": v.mean,
+            "episodes": len(v.episodes),
+            "errors": v.errors,
+            "calls": v.model_calls,
+            "tokens": v.tokens,
+            "cost": v.cost_usd,
         }
         for name, v in versions.items()
     ]
@@ -133,20 +129,30 @@ def _replay_rows(data: ReportData) -> list[dict[str, Any]]:
 def summary_rows(data: ReportData) -> list[tuple[str, str]]:
     """(label, value) pairs for the terminal summary and the report's header table."""
     run = data.run
-    decision = run.get("decision") or {}
-    stats = decision.get("stats") or {}
-    scores = run.get("scores") or {}
+    stats = run.decision.stats if run.decision is not None else {}
     rows = [
         ("run", data.run_id),
         ("slot", data.slot),
-        ("status", str(run.get("status", ""))),
-        ("decision", str(decision.get("kind", ""))),
+        ("status", run.status),
+        ("editor", run.editor + (" (oracle: a labelled ceiling)" if run.editor_capabilities.get("oracle") else "")),
+        ("decision", run.decision.kind if run.decision is not None else ""),
         ("p-value", f"{stats['p_value']:.4g}" if isinstance(stats.get("p_value"), int | float) else "-"),
         ("mean gain", f"{stats['mean_gain']:+.3f}" if isinstance(stats.get("mean_gain"), int | float) else "-"),
-        ("scores", ", ".join(f"{_short(k)}={v:.3f}" for k, v in scores.items() if isinstance(v, int | float))),
-        ("promoted version", _short(run.get("promoted_version"))),
-        ("reasons", " | ".join(decision.get("reasons") or [])),
+        ("scores", ", ".join(f"{_short(k)}={v:.3f}" for k, v in run.scores.items())),
+        ("promoted version", _short(run.promoted_version)),
+        ("reasons", " | ".join(run.decision.reasons if run.decision is not None else ())),
     ]
+    if run.cases is not None:
+        c = run.cases
+        both = len(set(c.holdout_replay_keys) & set(c.read_replay_keys))
+        seen = "none of them" if not both else f"{both} of them also"
+        rows.append(
+            (
+                "held-out cases",
+                f"{len(c.holdout_replay_keys)} replay keys replayed by the gate, {seen} read by the blamer "
+                f"({len(c.blamer_trace_ids)} traces) or the editor ({len(c.editor_trace_ids)} traces)",
+            )
+        )
     rows += [(str(k), str(v)) for k, v in data.extra.items()]
     return rows
 
@@ -156,20 +162,30 @@ def render_html(data: ReportData) -> str:
     run = data.run
     series = reward_series(data.reward_points)
     blame = _blame_rows(data)
-    timings = run.get("timings") or {}
+    timings = run.timings
     plots = {
         "reward": report_svg.line_chart(
-            series, title="Reward over time per prompt version (rolling mean of 20)",
-            x_label="episode (time order)", y_label="reward", y_range=(0.0, 1.0),
+            series,
+            title="Reward over time per prompt version (rolling mean of 20)",
+            x_label="episode (time order)",
+            y_label="reward",
+            y_range=(0.0, 1.0),
         ),
         "blame": report_svg.bar_chart(
             [(f"{b['span_id'][:10]} {b['text'][:40]}", b["score"]) for b in blame[:12]],
-            title="Per-span blame (attribution score)", value_label="score",
-        ) if blame else "",
+            title="Per-span blame (attribution score)",
+            value_label="score",
+        )
+        if blame
+        else "",
         "timings": report_svg.bar_chart(
-            [(k, float(v)) for k, v in timings.items()], title="Time per stage", value_label="seconds",
+            [(k, float(v)) for k, v in timings.items()],
+            title="Time per stage",
+            value_label="seconds",
             color=report_svg.PALETTE[0],
-        ) if timings else "",
+        )
+        if timings
+        else "",
     }
     return render(
         "report.html.j2",
@@ -179,12 +195,20 @@ def render_html(data: ReportData) -> str:
         blame=blame,
         diff=_diff_rows(data),
         replay=_replay_rows(data),
-        stats=(run.get("decision") or {}).get("stats") or {},
-        cost=run.get("cost") or {},
-        versions=[{"id": v.id, "origin": v.origin, "created": v.created_at.isoformat(timespec="seconds"),
-                   "parent": _short(v.parent_id), "chars": len(v.text)} for v in data.versions],
-        iterations=run.get("iterations") or [],
-        candidates=run.get("candidates") or [],
+        stats=dict(run.decision.stats) if run.decision is not None else {},
+        cost=to_json(run.cost) if run.cost is not None else {},
+        versions=[
+            {
+                "id": v.id,
+                "origin": v.origin,
+                "created": v.created_at.isoformat(timespec="seconds"),
+                "parent": _short(v.parent_id),
+                "chars": len(v.text),
+            }
+            for v in data.versions
+        ],
+        iterations=run.iterations,
+        candidates=run.candidates,
     )
 
 
