@@ -186,3 +186,70 @@ def test_console_entry_point_errors_are_one_line(home: Path, tmp_path: Path) -> 
         [*cmd, "--db", db, "traces", "stats", "--json"], capture_output=True, text=True, timeout=120
     )
     assert p.returncode == 0 and json.loads(p.stdout)["traces"] == 0
+
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "support_traces.jsonl"
+
+
+@pytest.mark.parametrize("scale", ["inf", "-inf", "nan", "0", "-5"])
+def test_feedback_scale_must_be_finite_and_positive(run, scale: str) -> None:  # type: ignore[no-untyped-def]
+    run("traces", "import", str(EXAMPLE), "--slot", "support", "--format", "openai-jsonl")
+    tid = _json(run("traces", "list", "--json"))[0]["id"]
+    before = _json(run("traces", "stats", "--json"))["feedback"]
+    res = run("feedback", "add", "--trace", tid, "--kind", "rating", "--value", "4", "--scale", scale, ok=False)
+    assert isinstance(res.exception, DiffpromptError) and "--scale" in str(res.exception)
+    assert _json(run("traces", "stats", "--json"))["feedback"] == before
+
+
+def test_feedback_value_inf_is_an_error(run) -> None:  # type: ignore[no-untyped-def]
+    run("traces", "import", str(EXAMPLE), "--slot", "support", "--format", "openai-jsonl")
+    tid = _json(run("traces", "list", "--json"))[0]["id"]
+    res = run("feedback", "add", "--trace", tid, "--value", "inf", ok=False)
+    assert isinstance(res.exception, DiffpromptError) and "finite" in str(res.exception)
+    out = run("feedback", "add", "--trace", tid, "--kind", "rating", "--value", "1", "--scale", "3").stdout
+    assert "rating=0.3333 on" in out
+
+
+def test_openai_jsonl_import_via_cli_is_idempotent_per_slot(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    args = ("traces", "import", str(EXAMPLE), "--format", "openai-jsonl", "--json")
+    first = _json(run(*args, "--slot", "support"))
+    assert (first["records"], first["traces_added"], first["slot_created"]) == (3, 3, True)
+    again = _json(run(*args, "--slot", "support"))
+    assert (again["traces_added"], again["feedback_added"]) == (0, 0)
+    other = _json(run(*args, "--slot", "support-b"))
+    assert (other["traces_added"], other["feedback_added"]) == (3, first["feedback_added"])
+    human = run("traces", "import", str(EXAMPLE), "--slot", "support", "--format", "openai-jsonl").stdout
+    assert "imported 0 traces (3 already present), 0 feedback into support" in human
+    lines = EXAMPLE.read_text().splitlines()
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("\n".join([lines[0], lines[1][:-5], lines[2]]) + "\n")
+    res = run("traces", "import", str(bad), "--slot", "fresh", "--format", "openai-jsonl", ok=False)
+    assert isinstance(res.exception, DiffpromptError) and "line 2" in str(res.exception)
+    assert [s["slot"] for s in _json(run("prompts", "list", "--json"))] == ["support", "support-b"]
+
+
+def test_stats_for_people_prints_no_dicts_or_long_floats(run) -> None:  # type: ignore[no-untyped-def]
+    run("traces", "import", str(EXAMPLE), "--slot", "support", "--format", "openai-jsonl")
+    tid = _json(run("traces", "list", "--json"))[0]["id"]
+    run("feedback", "add", "--trace", tid, "--kind", "reward", "--value", "1", "--scale", "3")
+    out = run("traces", "stats", "--slot", "support").stdout
+    assert "{" not in out and "}" not in out
+    assert "feedback_by_kind   comment 2, rating 3, reward 3" in out
+    import re
+
+    assert not re.search(r"\d\.\d{5,}", out), out
+    assert "mean_reward        0.1667" in out  # latest rewards 1/3 and 0: four significant digits
+
+
+def test_show_cuts_long_messages_and_full_prints_them_whole(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    big = "word " * 200_000  # a 1 MB message: cut by default, whole with --full, linear either way
+    rec = {"thread_id": "big", "prompt": "Be brief.", "messages": [{"role": "user", "content": big}], "reward": 1}
+    p = tmp_path / "big.jsonl"
+    p.write_text(json.dumps(rec) + "\n")
+    run("traces", "import", str(p), "--slot", "s", "--format", "openai-jsonl")
+    tid = _json(run("traces", "list", "--json"))[0]["id"]
+    short = run("traces", "show", tid).stdout
+    assert len(short) < 5_000 and "998,000 more characters; --full shows all" in short
+    assert "feedback reward=1 (import)" in short
+    whole = run("traces", "show", tid, "--full").stdout
+    assert big in whole

@@ -18,6 +18,7 @@ JSON = typer.Option(False, "--json", help="Machine-readable JSON on stdout.")
 
 class ImportFormat(enum.StrEnum):
     tau_historical = "tau-historical"
+    openai_jsonl = "openai-jsonl"
 
 
 def _summary(t: Any, reward: float | None) -> dict[str, Any]:
@@ -78,8 +79,18 @@ def list_(
 
 
 @app.command("show")
-def show(ctx: typer.Context, trace_id: str, as_json: bool = JSON) -> None:
-    """One trace: its messages, tool calls and results, and its feedback."""
+def show(
+    ctx: typer.Context,
+    trace_id: str,
+    full: bool = typer.Option(False, "--full", help="Print every message whole (default: cut at --width)."),
+    width: int = typer.Option(2000, "--width", min=40, help="Characters shown per message without --full."),
+    as_json: bool = JSON,
+) -> None:
+    """One trace: its messages, tool calls and results, and its feedback.
+
+    Long messages are cut at ``--width`` characters (saying how many were left out); ``--full`` or
+    ``--json`` give everything. Output time is linear in the trace's size.
+    """
     store = common.open_store(ctx)
     try:
         t = store.get_trace(trace_id)
@@ -89,20 +100,51 @@ def show(ctx: typer.Context, trace_id: str, as_json: bool = JSON) -> None:
     if as_json:
         common.print_json({**common.jsonable(t), "feedback": common.jsonable(fb)})
         return
-    common.console.print(
-        f"[bold]{t.id}[/] slot={t.slot} version={t.version_id} thread={t.thread_id}", highlight=False
-    )
+    # plain writes, not rich rendering: rich wraps a line in time quadratic in its length
+    out = [f"{t.id} slot={t.slot} version={t.version_id} thread={t.thread_id}\n"]
     for m in t.messages:
-        body = m.get("content") or ""
-        if m.get("tool_calls"):
-            body += " ".join(
-                f"→ {c['function']['name']}({c['function'].get('arguments', '')})" for c in m["tool_calls"]
-            )
-        common.console.print(f"[{m.get('role')}] {body}", highlight=False, markup=False)
+        body = _message_text(m)
+        if not full and len(body) > width:
+            body = f"{body[:width]} … [{len(body) - width:,} more characters; --full shows all]"
+        out.append(f"[{m.get('role')}] {body}\n")
     for f in fb:
-        common.console.print(
-            f"feedback {f.kind}={f.value} {f.text} ({f.source})", highlight=False, markup=False
-        )
+        value = "" if f.value is None else f"={number(f.value)}"
+        out.append(" ".join(p for p in (f"feedback {f.kind}{value}", f.text, f"({f.source})") if p) + "\n")
+    sys.stdout.write("".join(out))
+    sys.stdout.flush()
+
+
+def _message_text(m: Any) -> str:
+    content = m.get("content") or ""
+    if isinstance(content, list):  # OpenAI content parts
+        content = " ".join(str(p.get("text", "")) if isinstance(p, dict) else str(p) for p in content)
+    calls = m.get("tool_calls") or ()
+    if calls:
+        shown = []
+        for c in calls:
+            fn = c.get("function", {}) if isinstance(c, dict) else {}
+            shown.append(f"→ {fn.get('name', '?')}({fn.get('arguments', '')})")
+        content = (str(content) + " " if content else "") + " ".join(shown)
+    return str(content)
+
+
+def number(v: float) -> str:
+    """A value for people: at most 4 significant digits (never a 17-digit float)."""
+    return f"{v:.4g}"
+
+
+def stats_lines(out: dict[str, Any]) -> list[str]:
+    """``traces stats`` for people: counts, a rounded mean, feedback per kind as ``kind n``."""
+    lines = []
+    for k, v in out.items():
+        if isinstance(v, dict):
+            shown = ", ".join(f"{kind} {n}" for kind, n in v.items()) or "none"
+        elif isinstance(v, float):
+            shown = number(v)
+        else:
+            shown = "" if v is None else str(v)
+        lines.append(f"{k:<18} {shown}".rstrip())
+    return lines
 
 
 @app.command("stats")
@@ -120,8 +162,7 @@ def stats(
     if as_json:
         common.print_json(out)
         return
-    for k, v in out.items():
-        common.console.print(f"{k:<18} {v}", highlight=False)
+    common.write_plain("\n".join(stats_lines(out)) + "\n")
 
 
 @app.command("import")
@@ -129,27 +170,42 @@ def import_(
     ctx: typer.Context,
     path: Path = typer.Argument(..., help="File of recorded runs."),
     slot: str = typer.Option(..., "--slot", help="Slot to import into (created if missing)."),
-    fmt: ImportFormat = typer.Option(ImportFormat.tau_historical, "--format", help="Input format."),
-    domain: str = typer.Option("airline", help="τ domain, used in replay keys."),
-    split: str = typer.Option("test", help="τ task split, used in replay keys."),
+    fmt: ImportFormat = typer.Option(
+        ImportFormat.tau_historical,
+        "--format",
+        help="tau-historical: a JSON list of τ-bench runs; openai-jsonl: one chat conversation per line.",
+    ),
+    domain: str = typer.Option("airline", help="τ domain, used in replay keys (tau-historical)."),
+    split: str = typer.Option("test", help="τ task split, used in replay keys (tau-historical)."),
     as_json: bool = JSON,
 ) -> None:
-    """Import recorded runs with their rewards. The whole file is validated before anything is written."""
-    from diffprompt.store.importers import import_tau_historical
+    """Import recorded runs with their feedback. The whole file is validated before anything is written.
 
-    del fmt  # one format today; the option keeps the command stable as formats are added
+    Idempotent per slot: re-importing adds nothing; the same file into another slot imports there too.
+    """
     store = common.open_store(ctx)
     try:
-        rep = import_tau_historical(store, path, slot, domain=domain, split=split, actor="cli")
+        if fmt is ImportFormat.openai_jsonl:
+            from diffprompt.store.import_openai import import_openai_jsonl
+
+            rep = import_openai_jsonl(store, path, slot, actor="cli")
+        else:
+            from diffprompt.store.importers import import_tau_historical
+
+            rep = import_tau_historical(store, path, slot, domain=domain, split=split, actor="cli")
     finally:
         store.close()
     if as_json:
         common.print_json(common.jsonable(rep))
-    else:
-        common.console.print(
-            f"imported {rep.traces_added} traces ({rep.traces_skipped} already present), "
-            f"{rep.feedback_added} rewards into {slot}; mean reward {rep.mean_reward:.3f}"
-        )
+        return
+    mean = "no rewards" if rep.mean_reward is None else f"mean reward {rep.mean_reward:.3f}"
+    repeated = f", {rep.records_repeated} repeated lines merged" if rep.records_repeated else ""
+    common.console.print(
+        f"imported {rep.traces_added} traces ({rep.traces_skipped} already present{repeated}), "
+        f"{rep.feedback_added} feedback into {slot}; {mean}",
+        highlight=False,
+        markup=False,
+    )
 
 
 @app.command("export")
