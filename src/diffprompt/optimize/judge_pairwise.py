@@ -192,7 +192,7 @@ def judge_paired(
     unparseable answers — an ``error`` naming the reason; the judgement itself goes to the result's
     trace metadata (``judgement``) when the result has a trace.
     """
-    from diffprompt.optimize.replay import case_seed
+    from diffprompt.optimize.seeds import case_seed
 
     challengers = [v for v in results if v != reference]
     ref = list(results[reference])

@@ -17,7 +17,6 @@ raises becomes reward 0 with its error (data, not a crash); ``BudgetExceeded`` s
 
 from __future__ import annotations
 
-import hashlib
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -27,6 +26,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from diffprompt.errors import BudgetExceeded, ConfigError
 from diffprompt.optimize.budget import BudgetTracker
+from diffprompt.optimize.seeds import case_seed  # re-exported: replay.case_seed
 from diffprompt.types import ReplayResult, TraceWithFeedback, Usage
 
 
@@ -55,12 +55,6 @@ class ReplayEnvironment(Protocol):
     def cases(self, traces: Sequence[TraceWithFeedback]) -> list[Case]: ...
 
     def run(self, case: Case, system_prompt: str, *, seed: int, trial: int) -> ReplayResult: ...
-
-
-def case_seed(seed: int, case_id: str, trial: int) -> int:
-    """The episode seed for ``(case, trial)``: identical for every prompt, stable across processes."""
-    digest = hashlib.sha256(f"{seed}:{case_id}:{trial}".encode()).digest()
-    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
