@@ -27,7 +27,7 @@ from langchain_core.messages import AIMessage, BaseMessage, convert_to_openai_me
 from diffprompt.types import Usage
 from tau_envs.agent import Episode, StopReason, build_tau_agent, run_agent_episode
 from tau_envs.metrics import pass_hat_ks
-from tau_envs.types import MAX_STEPS, RewardInfo, Task, UserSimulator
+from tau_envs.types import MAX_STEPS, STOP_TOKEN, RewardInfo, Task, UserSimulator
 
 ModelFactory = Callable[[int], Any]  # episode seed -> LangChain chat model
 UserFactory = Callable[[Task, int], UserSimulator]  # (task, episode seed) -> fresh user simulator
@@ -113,6 +113,28 @@ def _usage(messages: Sequence[BaseMessage]) -> Usage:
     return total
 
 
+class _GuardedUser:
+    """A user simulator whose failing ``step`` ends the episode (the error kept) instead of raising.
+
+    An exception there happens outside any model or tool call, so nothing else would record the
+    trace: the episode would vanish. Ending it with ``###STOP###`` lets the middleware record it.
+    """
+
+    def __init__(self, user: UserSimulator) -> None:
+        self.user = user
+        self.error: str | None = None
+
+    def reset(self, task: Task, *, seed: int) -> str:
+        return self.user.reset(task, seed=seed)
+
+    def step(self, agent_message: str) -> str:
+        try:
+            return self.user.step(agent_message)
+        except Exception as exc:  # the user simulator's bug is this episode's recorded failure
+            self.error = f"user simulator failed: {type(exc).__name__}: {exc}"
+            return STOP_TOKEN
+
+
 def run_episode(
     domain: Any,
     task: Task,
@@ -140,7 +162,8 @@ def run_episode(
     t0 = time.perf_counter()
     tid = thread_id or f"tau-{uuid.uuid4().hex}"
     env = domain.make_env(task)
-    ep = Episode(env=env, user=user, system_prompt=system_prompt, max_steps=max_steps)
+    guarded = _GuardedUser(user)
+    ep = Episode(env=env, user=guarded, system_prompt=system_prompt, max_steps=max_steps)
     messages: list[BaseMessage] = []
     error: str | None = None
     info: RewardInfo | None = None
@@ -152,8 +175,9 @@ def run_episode(
         state = run_agent_episode(agent, ep, first, thread_id=tid, replay_key=replay_key, metadata=metadata)
         messages = list(state.get("messages") or [])
         trace_id = state.get("diffprompt_trace_id")
-        if ep.done:
+        if ep.done and guarded.error is None:
             info = env.reward(ep.agent_texts)
+        error = guarded.error
     except Exception as exc:  # per-episode failure is data (model/user/middleware errors alike)
         error = f"{type(exc).__name__}: {exc}"
     reward = info.reward if (info is not None and error is None) else 0.0

@@ -165,6 +165,10 @@ class ScriptedUser:
                 )
         elif re.search(r"payment|gift card|credit card|which card", low) and i.get("payment_id"):
             parts.append(f"Please use {i['payment_id']}.")
+        if ("email" in low or "zip code" in low) and "email" not in i and i.get("auth") != "name_zip":
+            # an airline user has no e-mail in the intent: answer with what they have (no KeyError)
+            uid = i.get("user_id")
+            parts.append(f"I'd rather not give my email; my user id is {uid}." if uid else "I'd rather not say.")
         if not parts:
             from tau_envs.users.retail_phrases import answer
 
