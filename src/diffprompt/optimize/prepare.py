@@ -128,8 +128,30 @@ def insert_placeholders(
     return base, [m for m in mask_ids if m in {s.id for s in spans}], placeholders
 
 
+def feedback_summary(t: TraceWithFeedback) -> str:
+    """What people and environments said about one trace, in one line: rewards, ratings, comments.
+
+    E.g. ``"user rating 0 (thumbs down); user comment: you refunded without checking"``.
+    """
+    parts: list[str] = []
+    for f in t.feedback:
+        if f.kind == "rating" and f.value is not None:
+            parts.append(f"user rating {f.value:g}" + (" (thumbs down)" if f.value <= 0 else ""))
+        elif f.kind == "reward" and f.value is not None:
+            parts.append(f"environment reward {f.value:g}")
+        elif f.kind == "judge" and f.value is not None:
+            parts.append(f"judge score {f.value:g}")
+        if f.text:
+            parts.append(f"{'user comment' if f.source == 'user' or f.kind == 'comment' else f.kind}: {f.text}")
+    return "; ".join(dict.fromkeys(parts))
+
+
 def feedback_history(fails: Sequence[TraceWithFeedback], ranking: Sequence[SpanScore], k: int) -> tuple[str, ...]:
-    """Recent feedback for the conditioning: blame reasons first, then comments, newest first."""
+    """Recent feedback for every editor's conditioning: blame reasons first, then failing traces'.
+
+    Newest first; a rated trace contributes its whole ``feedback_summary`` (rating, reward, comments),
+    others their comments. Editors' model calls and the DLM layout redact it before it leaves.
+    """
     lines: list[str] = []
     for s in ranking:
         for e in s.evidence:
@@ -137,7 +159,10 @@ def feedback_history(fails: Sequence[TraceWithFeedback], ranking: Sequence[SpanS
                 hint = f" (should state: {e['hint']})" if e.get("hint") else ""
                 lines.append(f"{e['reason']}{hint}")
     for t in reversed(fails):
-        lines.extend(t.comments)
+        if any(f.kind == "rating" for f in t.feedback):
+            lines.append(feedback_summary(t))
+        else:
+            lines.extend(t.comments)
     return tuple(dict.fromkeys(lines))[:k]
 
 
