@@ -114,9 +114,9 @@ class RolloutConfig:
 class DriftConfig:
     """The drift trigger on the active version's live success.
 
-    The first ``baseline_threads`` scored threads of the active version set its earlier level (the
-    lower end of their ``alpha_baseline`` confidence interval, so an unlucky baseline does not cause
-    alarms). Later threads feed a CUSUM e-detector betting on a drop of ``drop``; it alarms when it
+    The first ``baseline_threads`` scored threads of the active version set its earlier level (a
+    one-sided ``1 − alpha_baseline`` lower confidence bound on their mean, so a lucky baseline does
+    not cause alarms). Later threads feed a CUSUM e-detector betting on a drop of ``drop``; it alarms when it
     reaches ``arl`` — the guaranteed average number of threads between false alarms. A change of the
     target model (``Trace.metadata["model"]``) between consecutive threads also triggers.
     """
