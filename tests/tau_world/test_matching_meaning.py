@@ -44,8 +44,10 @@ PARAPHRASES: dict[str, tuple[str, ...]] = {
     "airline.comp_amount": ("Compensation vouchers are $100 for each passenger.",),
     "retail.authenticate": ("Verify who the user is by email, or by name plus zip code, before anything else.",),
     "retail.one_user": ("Serve only the authenticated user and decline requests about another customer's order.",),
-    "retail.confirm": ("Before you cancel, modify, return or exchange, get the user's explicit consent (yes) to proceed.",
-                       "Never cancel, return or exchange without explicit confirmation (yes) from the user first."),
+    "retail.confirm": (
+        "Before you cancel, modify, return or exchange, get the user's explicit consent (yes) to proceed.",
+        "Never cancel, return or exchange without explicit confirmation (yes) from the user first.",
+    ),
     "retail.pending_only": ("Orders can be cancelled or modified only while they are pending.",
                             "An order that is not pending cannot be cancelled or modified."),
     "retail.cancel_reason": ("Cancel only with the reason 'no longer needed' or 'ordered by mistake'.",),
