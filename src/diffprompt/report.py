@@ -16,6 +16,7 @@ from typing import Any
 
 from diffprompt import report_svg
 from diffprompt.optimize.record import RunRecord, to_json
+from diffprompt.rollout.report import canary_section
 from diffprompt.spans import diff_spans, segment
 from diffprompt.store.base import Store
 from diffprompt.templating import render
@@ -32,6 +33,7 @@ class ReportData:
     audit: tuple[Mapping[str, Any], ...]
     reward_points: tuple[tuple[int, str, float], ...]  # (episode #, version id, reward), time order
     extra: Mapping[str, Any] = field(default_factory=dict)
+    canary_html: str = ""  # the live canary section (diffprompt.rollout.report), "" when none
 
     @property
     def run_id(self) -> str:
@@ -67,6 +69,7 @@ def build_report(store: Store, run_id: str, *, extra: Mapping[str, Any] | None =
         audit=audit,
         reward_points=points,
         extra=dict(extra or {}),
+        canary_html=canary_section(store, slot),
     )
 
 
@@ -209,6 +212,7 @@ def render_html(data: ReportData) -> str:
         ],
         iterations=run.iterations,
         candidates=run.candidates,
+        canary=data.canary_html,
     )
 
 
