@@ -18,16 +18,16 @@ def _config_overrides(path: Path | None, **flags: Any) -> dict[str, Any]:
 
     data: dict[str, Any] = {}
     if path is not None:
+        raw = common.read_text_file(path, "--config")
         try:
-            raw = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"cannot read --config {path}: {exc.strerror or exc}") from None
-        if path.suffix == ".toml":
-            import tomllib
+            if path.suffix == ".toml":
+                import tomllib
 
-            data = dict(tomllib.loads(raw).get("optimize", tomllib.loads(raw)))
-        else:
-            data = dict(json.loads(raw))
+                data = dict(tomllib.loads(raw).get("optimize", tomllib.loads(raw)))
+            else:
+                data = dict(json.loads(raw))
+        except (ValueError, TypeError) as exc:  # JSON/TOML syntax, or not a table/object
+            raise ConfigError(f"cannot parse --config {path}: {exc}") from None
     budget = dict(data.get("budget", {}))
     for key in ("max_calls", "max_tokens", "max_usd", "max_wall_s"):
         if flags.get(key) is not None:
@@ -147,18 +147,24 @@ def optimize_cmd(
     ):
         if spec:  # fail fast on a bad endpoint, before any work
             check_reachable(spec, base_url=settings.openai_base_url, api_key=settings.openai_api_key)
+    from diffprompt.heartbeat import run_heartbeat
+    from diffprompt.types import new_id
+
     store = common.open_store(ctx)
+    run_id = new_id("run_")
     try:
-        res = run_request(
-            store,
-            req,
-            home=settings.home,
-            api_key=settings.openai_api_key,
-            base_url=settings.openai_base_url,
-            events=_printer(as_json),
-            meter=CallMeter(),
-            actor="cli:optimize",
-        )
+        with run_heartbeat(store, run_id):  # a worker never marks this live run abandoned (issue 13.8)
+            res = run_request(
+                store,
+                req,
+                home=settings.home,
+                api_key=settings.openai_api_key,
+                base_url=settings.openai_base_url,
+                events=_printer(as_json),
+                meter=CallMeter(),
+                actor="cli:optimize",
+                run_id=run_id,
+            )
     finally:
         store.close()
     if as_json:

@@ -107,8 +107,13 @@ def run_arm(
     config: OptimizeConfig,
     seed: int,
     editor_meter: Any = None,
+    seed_cache: dict[tuple[str, ...], float] | None = None,
 ) -> ArmResult:
-    """One isolated dry-run round of ``editor`` on a copy of ``window`` (see the module docstring)."""
+    """One isolated dry-run round of ``editor`` on a copy of ``window`` (see the module docstring).
+
+    When the round stops before its gate, the seed prompt is scored on the round's held-out cases
+    here (outside the round's budget; cached in ``seed_cache`` by case ids), so every arm has a score.
+    """
     from diffprompt.optimize.loop import run_round
 
     store, _ = fresh_store(window)
@@ -120,6 +125,9 @@ def run_arm(
     rec = res.record
     target_calls = rec.cost.target_calls if rec.cost is not None else 0
     inc = res.incumbent_score
+    holdout = tuple(rec.cases.holdout) if rec.cases is not None else ()
+    if inc is None and holdout:  # no gate ran (nothing survived screening): measure the seed on the same cases
+        inc = _seed_score(env, store, holdout, seed + 7919, seed_cache if seed_cache is not None else {})
     held = res.candidate_score if res.candidate_score is not None else (inc if inc is not None else 0.0)
     served = held if res.status in ("dry_run", "promoted", "canary") else (inc if inc is not None else 0.0)
     cands = rec.candidates
@@ -141,6 +149,18 @@ def run_arm(
         text=res.candidate_version_text or "",
         replayed=(rec.cases.screen + rec.cases.holdout) if rec.cases is not None else (),
     )
+
+
+def _seed_score(env: Any, store: MemoryStore, ids: tuple[str, ...], seed: int,
+                cache: dict[tuple[str, ...], float]) -> float:
+    from diffprompt.optimize.replay import run_paired
+
+    if ids not in cache:
+        by_id = {c.id: c for c in env.cases(store.window(SLOT))}
+        cases = [by_id[i] for i in ids if i in by_id]
+        seed_v = store.active_version(SLOT)
+        cache[ids] = run_paired(env, cases, {"seed": seed_v.text}, seed=seed).mean("seed")
+    return cache[ids]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

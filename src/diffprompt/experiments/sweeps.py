@@ -70,19 +70,20 @@ def steps_sweep(
 
     if not steps or min(steps) < 1:
         raise ConfigError("steps must be positive integers")
-    rows = []
+    rows: list[ArmResult] = []
+    cache: dict[tuple[str, ...], float] = {}
     for s in steps:
         editor = DLMEditor(dlm, **{**dict(dlm_options or {}), "steps": int(s)})
         for seed in seeds:
             rows.append(run_arm(f"steps={s}", prep.window, env=prep.env, editor=editor, blamer=prep.blamer,
-                                config=config, seed=seed))
+                                config=config, seed=seed, seed_cache=cache))
     return rows
 
 
 def editors_compare(
     prep: Prepared,
     *,
-    editors: Sequence[str] = ("dlm", "ar", "rewrite"),
+    editors: Sequence[str] = ("dlm", "ar", "rewrite"),  # ar/rewrite need editor_model
     dlm: Any = None,
     editor_model: str | None = None,
     base_url: str | None = None,
@@ -95,15 +96,17 @@ def editors_compare(
     from diffprompt.llm import CallMeter
     from diffprompt.optimize import build
 
-    rows = []
+    rows: list[ArmResult] = []
+    cache: dict[tuple[str, ...], float] = {}
     for kind in editors:
-        if kind not in build.EDITORS:
-            raise ConfigError(f"unknown editor {kind!r}; choose from {', '.join(build.EDITORS)}")
+        build.check_editor(kind, editor_model if kind != "dlm" else None)
         meter = CallMeter()
-        editor = build.build_editor(kind, dlm=dlm, model=editor_model, base_url=base_url, api_key=api_key,
-                                    meter=meter, dlm_options=dlm_options)
-        label = kind if kind == "dlm" or not editor_model else f"{kind} ({editor_model})"
+        lm = editor_model if kind in build.LM_EDITORS else None
+        editor = build.build_editor(kind, dlm=dlm, model=lm, base_url=base_url, api_key=api_key, meter=meter,
+                                    dlm_options=dlm_options)
+        label = f"{kind} ({editor_model})" if kind in build.LM_EDITORS else kind
+        label += " [ceiling]" if editor.capabilities.oracle else ""
         for seed in seeds:
             rows.append(run_arm(label, prep.window, env=prep.env, editor=editor, blamer=prep.blamer,
-                                config=config, seed=seed, editor_meter=meter))
+                                config=config, seed=seed, editor_meter=meter, seed_cache=cache))
     return rows
