@@ -1,14 +1,16 @@
 """The scheduler worker: optimization rounds on cron / interval / "N new failures" triggers.
 
-Jobs (``JobSpec``) are persisted in the store as run-like JSON rows (id ``job:<id>``, status ``job``)
-so every worker on a database sees the same jobs (``add_job`` / ``list_jobs`` / ``remove_job``).
+Jobs (``JobSpec``, in ``diffprompt.jobs``) are persisted in the store, so every worker on a database
+sees the same jobs (``add_job`` / ``list_jobs`` / ``remove_job``); a job that cannot be scheduled is
+skipped with a logged and recorded reason, and the other jobs run.
 
 ``Worker`` runs an APScheduler 3.11 ``BackgroundScheduler``: one job per spec with a fixed id,
 ``max_instances=1``, ``coalesce=True`` and a generous ``misfire_grace_time``, plus a heartbeat.
 Exactly one worker per database is the **leader**: it holds the ``diffprompt-scheduler`` lease
-(``store.acquire_lease`` with a TTL, renewed by the heartbeat, also during a run). Followers' jobs fire
-but do nothing. When a worker becomes leader it marks every ``running`` run left by a dead leader as
-``abandoned`` — such a run never promoted anything, because promotion is the round's last, atomic step.
+(``store.acquire_lease`` with a TTL of at least a second, renewed at a third of it, also during a
+run). Followers' jobs fire but do nothing. Every run holds its own heartbeat (``diffprompt.heartbeat``);
+the leader marks ``abandoned`` only runs whose heartbeat expired — a live CLI ``optimize`` is left
+alone — and such a run never promoted anything, because promotion is the round's last, atomic step.
 
 Each firing claims a deterministic run id from (job, tick) — a second firing of the same tick is a
 no-op — and a round whose (slot, window) was already handled by a finished run is skipped. SIGTERM /
@@ -17,85 +19,55 @@ SIGINT stop the worker gracefully: no new runs start, the running one finishes, 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
-import os
-import socket
+import math
 import threading
 import time
-import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
-from diffprompt.errors import ConfigError, NotFoundError
+from diffprompt import heartbeat
+from diffprompt.errors import ConfigError, ConflictError, NotFoundError
+from diffprompt.jobs import (
+    JOB_PREFIX,
+    MIN_INTERVAL_S,
+    BadJob,
+    JobSpec,
+    TriggerKind,
+    add_job,
+    check_request,
+    cron_trigger,
+    list_jobs,
+    load_jobs,
+    record_job_error,
+    remove_job,
+)
+
+__all__ = [
+    "JOB_PREFIX",
+    "LEASE",
+    "MIN_INTERVAL_S",
+    "BadJob",
+    "JobSpec",
+    "Runner",
+    "TriggerKind",
+    "Worker",
+    "add_job",
+    "check_request",
+    "cron_trigger",
+    "default_runner",
+    "list_jobs",
+    "load_jobs",
+    "remove_job",
+]
 
 log = logging.getLogger("diffprompt.scheduler")
 
-TriggerKind = Literal["cron", "interval", "failures"]
 LEASE = "diffprompt-scheduler"
-JOB_PREFIX = "job:"
-Runner = Callable[[Any, "JobSpec", str], Mapping[str, Any]]  # (store, job, run id) -> summary
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class JobSpec:
-    """A scheduled optimization job. ``request`` is ``OptimizeRequest`` data (slot is filled in)."""
-
-    id: str
-    slot: str
-    trigger: TriggerKind
-    cron: str | None = None  # crontab: "minute hour day month day_of_week"
-    every_s: float | None = None  # interval seconds
-    failures: int | None = None  # "after N new failures" (checked every ``poll_s``)
-    poll_s: float = 60.0
-    request: Mapping[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        if not self.id or len(self.id) > 40 or not self.id.replace("-", "").replace("_", "").isalnum():
-            raise ConfigError(f"job id {self.id!r}: use 1-40 letters, digits, '-' or '_'")
-        if self.trigger == "cron":
-            if not self.cron or len(self.cron.split()) != 5:
-                raise ConfigError(f"job {self.id}: --cron needs 5 fields (minute hour day month weekday)")
-        elif self.trigger == "interval":
-            if not self.every_s or self.every_s <= 0:
-                raise ConfigError(f"job {self.id}: --every needs a positive number of seconds")
-        elif self.trigger == "failures":
-            if not self.failures or self.failures < 1:
-                raise ConfigError(f"job {self.id}: --after-failures needs N >= 1")
-        else:
-            raise ConfigError(f"job {self.id}: trigger must be cron, interval or failures")
-
-    def as_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["request"] = dict(self.request)
-        return d
-
-
-# ------------------------------------------------------------------------------------ persistence
-def add_job(store: Any, job: JobSpec) -> None:
-    """Persist (or replace) a job; the slot must exist."""
-    store.slot_state(job.slot)
-    store.save_run(JOB_PREFIX + job.id, job.slot, {"job": job.as_dict()}, status="job")
-
-
-def list_jobs(store: Any) -> list[JobSpec]:
-    out = []
-    for r in store.list_runs(None):
-        if r.get("status") == "job" and isinstance(r.get("job"), dict):
-            out.append(JobSpec(**r["job"]))
-    return sorted(out, key=lambda j: j.id)
-
-
-def remove_job(store: Any, job_id: str) -> None:
-    try:
-        row = store.get_run(JOB_PREFIX + job_id)
-    except NotFoundError:
-        raise NotFoundError(f"unknown job {job_id!r}; see `diffprompt schedule list`") from None
-    if row.get("status") != "job":
-        raise NotFoundError(f"job {job_id!r} was already removed")
-    store.save_run(JOB_PREFIX + job_id, row["slot"], {"job": row.get("job")}, status="job_removed")
+Runner = Callable[[Any, JobSpec, str], Mapping[str, Any]]  # (store, job, run id) -> summary
 
 
 def default_runner(*, home: Any, api_key: str | None = None, base_url: str | None = None) -> Runner:
@@ -136,9 +108,16 @@ class Worker:
     ) -> None:
         self.store = store
         self.runner = runner
-        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        self.lease_ttl_s = lease_ttl_s
-        self.heartbeat_s = heartbeat_s or max(0.5, lease_ttl_s / 3)
+        self.owner = owner or heartbeat.default_owner()
+        self.lease_ttl_s = heartbeat.check_ttl(lease_ttl_s, "--lease-ttl")
+        self.heartbeat_s = heartbeat_s if heartbeat_s is not None else max(0.5, self.lease_ttl_s / 3)
+        if not math.isfinite(self.heartbeat_s) or not 0 < self.heartbeat_s < self.lease_ttl_s:
+            raise ConfigError(
+                f"the heartbeat ({heartbeat_s!r} s) must be positive and shorter than the lease "
+                f"({self.lease_ttl_s:g} s), or a second leader could take over a live one"
+            )
+        if not math.isfinite(misfire_grace_s) or misfire_grace_s < 1:
+            raise ConfigError(f"misfire grace must be a finite number of seconds >= 1, not {misfire_grace_s!r}")
         self.misfire_grace_s = misfire_grace_s
         self.on_event = on_event or (lambda kind, data: None)
         self._sched: Any = None
@@ -146,11 +125,12 @@ class Worker:
         self._leader = False
         self._lock = threading.Lock()
         self._jobs: dict[str, JobSpec] = {}
+        self._bad: dict[str, str] = {}  # job id -> why it is not scheduled (logged and recorded once)
         self._current: str | None = None  # the run this worker is executing
 
     # -- leadership ---------------------------------------------------------------------------
     def heartbeat(self) -> bool:
-        """Take or renew the lease; on becoming leader, mark dead leaders' runs abandoned."""
+        """Take or renew the lease; as leader, mark runs whose own heartbeat expired abandoned."""
         if self._stop.is_set():
             return False
         got = self.store.acquire_lease(LEASE, self.owner, self.lease_ttl_s)
@@ -159,25 +139,23 @@ class Worker:
             self._leader = got
         if became:
             self.on_event("leader", {"owner": self.owner})
+        if got:
             self._abandon_stale()
         return got
 
     def _abandon_stale(self) -> None:
-        for r in self.store.list_runs(None):
-            if r.get("status") == "running" and r["run_id"] != self._current:
-                rec = {
-                    k: v
-                    for k, v in r.items()
-                    if k not in ("run_id", "slot", "status", "created_at", "updated_at")
-                }
-                rec["abandoned_by"] = self.owner
-                rec["abandoned_at"] = datetime.now(UTC).isoformat()
-                self.store.save_run(r["run_id"], r["slot"], rec, status="abandoned")
-                self.on_event("abandoned", {"run_id": r["run_id"]})
+        """Only runs nobody keeps alive: a live CLI ``optimize`` or another worker's run is left alone."""
+        for run_id in heartbeat.abandon_expired(self.store, by=self.owner, grace_s=self.lease_ttl_s):
+            self.on_event("abandoned", {"run_id": run_id})
 
     @property
     def is_leader(self) -> bool:
         return self._leader
+
+    @property
+    def bad_jobs(self) -> dict[str, str]:
+        """Jobs this worker could not schedule, with the reason."""
+        return dict(self._bad)
 
     # -- firing -------------------------------------------------------------------------------
     @staticmethod
@@ -215,8 +193,7 @@ class Worker:
         active = self.store.active_version(job.slot)
         window = self.store.window(job.slot, limit=cfg.window_limit)
         return (
-            history.finished_run_for(self.store, job.slot, history.window_key(job.slot, active.id, window))
-            is not None
+            history.finished_run_for(self.store, job.slot, history.window_key(job.slot, active.id, window)) is not None
         )
 
     def fire(self, job_id: str) -> str | None:
@@ -241,24 +218,34 @@ class Worker:
             "worker": self.owner,
             "started_at": datetime.now(UTC).isoformat(),
         }
-        self._current = run_id
-        self.store.save_run(run_id, job.slot, claim, status="running")
-        self.on_event("start", {"job_id": job.id, "run_id": run_id, "tick": tick})
-        stop_beat = threading.Event()
-        beat = threading.Thread(target=self._beat_during_run, args=(stop_beat,), daemon=True)
-        beat.start()
-        try:
-            summary = dict(self.runner(self.store, job, run_id))
-        except Exception as exc:  # a failed run is recorded, the worker goes on
-            summary = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
-            rec = {**claim, "error": summary["error"]}
-            self.store.save_run(run_id, job.slot, rec, status="failed")
-        finally:
-            stop_beat.set()
-            beat.join(timeout=5)
-            self._current = None
+        with contextlib.ExitStack() as stack:
+            try:  # the run's heartbeat is held before its row says "running"
+                hb = stack.enter_context(
+                    heartbeat.run_heartbeat(
+                        self.store,
+                        run_id,
+                        owner=self.owner,
+                        ttl_s=self.lease_ttl_s,
+                        interval_s=self.heartbeat_s,
+                        on_beat=lambda: self.store.acquire_lease(LEASE, self.owner, self.lease_ttl_s),
+                    )
+                )
+            except ConflictError:
+                return None  # another process is running this tick
+            self._current = run_id
+            try:
+                self.store.save_run(run_id, job.slot, claim, status="running")
+                self.on_event("start", {"job_id": job.id, "run_id": run_id, "tick": tick})
+                try:
+                    summary = dict(self.runner(self.store, job, run_id))
+                except Exception as exc:  # a failed run is recorded, the worker goes on
+                    summary = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+                    rec = {**claim, "error": summary["error"]}
+                    self.store.save_run(run_id, job.slot, rec, status="failed")
+            finally:
+                self._current = None
         self._tag_run(run_id, job, claim)
-        self.on_event("done", {"job_id": job.id, "run_id": run_id, **summary})
+        self.on_event("done", {"job_id": job.id, "run_id": run_id, "beats": hb.beats, **summary})
         return run_id
 
     def _tag_run(self, run_id: str, job: JobSpec, claim: Mapping[str, Any]) -> None:
@@ -269,48 +256,56 @@ class Worker:
             return
         if r.get("job_id") == job.id:
             return
-        rec = {
-            k: v for k, v in r.items() if k not in ("run_id", "slot", "status", "created_at", "updated_at")
-        }
+        rec = {k: v for k, v in r.items() if k not in ("run_id", "slot", "status", "created_at", "updated_at")}
         rec.update({k: claim[k] for k in ("job_id", "tick", "worker")})
         self.store.save_run(run_id, r["slot"], rec, status=r["status"])
 
-    def _beat_during_run(self, stop: threading.Event) -> None:
-        while not stop.wait(self.heartbeat_s):
-            self.store.acquire_lease(LEASE, self.owner, self.lease_ttl_s)
-
     # -- lifecycle ----------------------------------------------------------------------------
-    def sync_jobs(self) -> None:
-        """(Re)register the stored jobs with APScheduler (fixed ids; removed jobs are unscheduled)."""
-        from apscheduler.triggers.cron import CronTrigger
-        from apscheduler.triggers.interval import IntervalTrigger
+    def _skip(self, job_id: str, reason: str) -> None:
+        """A job that cannot be scheduled is skipped, logged, recorded in its row and reported once."""
+        if self._bad.get(job_id) == reason:
+            return
+        self._bad[job_id] = reason
+        log.warning("job %s skipped: %s", job_id, reason)
+        self.on_event("job_invalid", {"job_id": job_id, "reason": reason})
+        try:
+            record_job_error(self.store, job_id, reason)
+        except Exception as exc:  # recording is best effort; the log line stands
+            log.warning("job %s: could not record why it was skipped: %s", job_id, exc)
 
-        jobs = {j.id: j for j in list_jobs(self.store)}
+    def sync_jobs(self) -> None:
+        """(Re)register the stored jobs with APScheduler (fixed ids; removed and bad jobs unscheduled)."""
+        good, bad = load_jobs(self.store)
+        jobs = {j.id: j for j in good}
+        for b in bad:
+            self._skip(b.id, b.reason)
+        for jid in set(self._bad) - {b.id for b in bad}:
+            del self._bad[jid]  # re-added (fixed) or removed
         for jid in set(self._jobs) - set(jobs):
             if self._sched.get_job(f"opt:{jid}"):
                 self._sched.remove_job(f"opt:{jid}")
+        scheduled: dict[str, JobSpec] = {}
         for jid, job in jobs.items():
             if self._jobs.get(jid) == job and self._sched.get_job(f"opt:{jid}"):
+                scheduled[jid] = job
                 continue
-            epoch = datetime(1970, 1, 1, tzinfo=UTC)
-            if job.trigger == "cron":
-                trig: Any = CronTrigger.from_crontab(str(job.cron), timezone=UTC)
-            elif job.trigger == "interval":
-                trig = IntervalTrigger(seconds=float(job.every_s or 1), start_date=epoch, timezone=UTC)
-            else:
-                trig = IntervalTrigger(seconds=job.poll_s, start_date=epoch, timezone=UTC)
-            self._sched.add_job(
-                self.fire,
-                trig,
-                args=[jid],
-                id=f"opt:{jid}",
-                name=f"optimize {job.slot}",
-                replace_existing=True,
-                max_instances=1,
-                coalesce=True,
-                misfire_grace_time=int(self.misfire_grace_s),
-            )
-        self._jobs = jobs
+            try:
+                self._sched.add_job(
+                    self.fire,
+                    job.apscheduler_trigger(),
+                    args=[jid],
+                    id=f"opt:{jid}",
+                    name=f"optimize {job.slot}",
+                    replace_existing=True,
+                    max_instances=1,
+                    coalesce=True,
+                    misfire_grace_time=int(self.misfire_grace_s),
+                )
+            except Exception as exc:  # one job APScheduler refuses must not stop the others
+                self._skip(jid, f"{type(exc).__name__}: {exc}")
+                continue
+            scheduled[jid] = job
+        self._jobs = scheduled
 
     def start(self) -> None:
         """Start the background scheduler (heartbeat + jobs); returns immediately."""
@@ -329,6 +324,7 @@ class Worker:
             coalesce=True,
             replace_existing=True,
         )
+        self.on_event("started", {"owner": self.owner, "jobs": sorted(self._jobs), "skipped": sorted(self._bad)})
 
     def _tick_housekeeping(self) -> None:
         self.heartbeat()
@@ -353,8 +349,7 @@ class Worker:
                 signal.signal(sig, lambda *_: self._stop.set())
         self.start()
         try:
-            while not self._stop.wait(0.2):
-                pass
+            self._stop.wait()
         finally:
             self.stop(wait=True)
 

@@ -2,8 +2,8 @@
 
 Every worker event is one JSON line on stdout (flushed), so the test waits on events instead of
 sleeping. MODE ``fast``: a runner that records its tick and finishes at once. MODE ``round``: the
-real optimization round on a FakeReplay whose episodes are slow (so the test can kill it mid-run);
-each episode is an ``episode`` event.
+real optimization round on a FakeReplay; each episode is an ``episode`` event. MODE ``hang``: the
+same round, stuck in its first episode (so the test kills it mid-run, deterministically).
 """
 
 from __future__ import annotations
@@ -11,14 +11,14 @@ from __future__ import annotations
 import json
 import sys
 import threading
-import time
 from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[2]), str(Path(__file__).resolve().parents[2] / "src")]
 
 from diffprompt.optimize.attribution import ExplainBlamer, Explanation  # noqa: E402
 from diffprompt.optimize.config import OptimizeConfig  # noqa: E402
-from diffprompt.optimize.editors import ARInfillEditor, HintFiller  # noqa: E402
+from diffprompt.optimize.editors import ARInfillEditor  # noqa: E402
+from diffprompt.optimize.oracle import HintFiller  # noqa: E402
 from diffprompt.optimize.loop import run_round  # noqa: E402
 from diffprompt.optimize.replay import FakeReplay  # noqa: E402
 from diffprompt.scheduler import Worker  # noqa: E402
@@ -40,7 +40,8 @@ def main() -> None:
     class SlowReplay(FakeReplay):
         def run(self, case, system_prompt, *, seed, trial):
             note("episode", {"case": str(getattr(case, "id", case))})
-            time.sleep(0.04)  # slow episodes keep the round in progress long enough to kill it
+            if mode == "hang":
+                threading.Event().wait()  # stuck mid-round until the test kills this process
             return super().run(case, system_prompt, seed=seed, trial=trial)
 
     def world() -> SlowReplay:

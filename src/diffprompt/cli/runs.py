@@ -36,8 +36,11 @@ def list_cmd(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Recent runs, newest first."""
+    from diffprompt.heartbeat import abandon_expired
+
     store = common.open_store(ctx)
     try:
+        abandon_expired(store, by="cli:runs-list", slot=slot)  # a dead run must not stay "running" (issue 13.8)
         rows = [_row(r) for r in store.list_runs(slot) if not str(r.get("status", "")).startswith("job")][
             :limit
         ]

@@ -27,17 +27,21 @@ def add_cmd(
     model: str = typer.Option("sim", "--model"),
     request: str | None = typer.Option(None, "--request", help="Extra OptimizeRequest fields as JSON."),
 ) -> None:
-    """Add (or replace) a job: exactly one of --cron, --every, --after-failures."""
+    """Add (or replace) a job: exactly one of --cron, --every, --after-failures.
+
+    Everything is checked here (cron field ranges, finite intervals and polls, the request's env,
+    editor and model), so a worker never meets a job it cannot schedule.
+    """
     from diffprompt.errors import ConfigError
-    from diffprompt.optimize.service import OptimizeRequest
-    from diffprompt.scheduler import JobSpec, add_job
+    from diffprompt.scheduler import JobSpec, add_job, check_request
 
     given = [x for x in (cron, every, after_failures) if x is not None]
     if len(given) != 1:
         raise ConfigError("give exactly one trigger: --cron, --every or --after-failures")
-    trigger: Literal["cron", "interval", "failures"] = "cron" if cron else "interval" if every else "failures"
-    extra: dict[str, Any] = json.loads(request) if request else {}
-    req = OptimizeRequest.from_dict({"slot": slot, "env": env, "editor": editor, "model": model, **extra})
+    trigger: Literal["cron", "interval", "failures"] = (
+        "cron" if cron is not None else "interval" if every is not None else "failures"
+    )
+    req = check_request(slot, {"env": env, "editor": editor, "model": model, **_request_json(request)})
     job = JobSpec(
         id=job_id,
         slot=slot,
@@ -53,7 +57,49 @@ def add_cmd(
         add_job(store, job)
     finally:
         store.close()
-    common.console.print(f"job {job_id}: {trigger} for slot {slot}")
+    common.console.print(f"job {job_id}: {trigger} for slot {slot}", markup=False, highlight=False)
+
+
+def _request_json(text: str | None) -> dict[str, Any]:
+    """``--request`` as a JSON object (``ConfigError`` on bad JSON or another JSON type)."""
+    from diffprompt.errors import ConfigError
+
+    if not text:
+        return {}
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(f"--request is not valid JSON ({exc}); give an object, e.g. '{{\"seed\": 1}}'") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"--request must be a JSON object of OptimizeRequest fields, not {type(data).__name__}")
+    if {"slot", "env", "editor", "model"} & set(data):
+        raise ConfigError("--request must not repeat slot/env/editor/model; use --slot, --env, --editor, --model")
+    return data
+
+
+def _jobs_file(path: Path) -> list[Any]:
+    """The ``--jobs`` file: a JSON list of job objects, each fully validated (``ConfigError`` naming it)."""
+    from diffprompt.errors import ConfigError
+    from diffprompt.scheduler import JobSpec
+
+    raw = common.read_text_file(path, "--jobs file")
+    try:
+        items = json.loads(raw)
+    except ValueError as exc:
+        raise ConfigError(f"--jobs {path} is not valid JSON: {exc}") from None
+    if not isinstance(items, list):
+        raise ConfigError(f"--jobs {path} must be a JSON list of jobs, not {type(items).__name__}")
+    jobs = []
+    for i, item in enumerate(items):
+        if not isinstance(item, dict):
+            raise ConfigError(f"--jobs {path}: job {i} is not a JSON object")
+        try:
+            jobs.append(JobSpec(**item))
+        except TypeError as exc:
+            raise ConfigError(f"--jobs {path}: job {i}: {exc}") from None
+        except ConfigError as exc:
+            raise ConfigError(f"--jobs {path}: job {i}: {exc}") from None
+    return jobs
 
 
 @app.command("list")
@@ -71,7 +117,9 @@ def list_cmd(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) 
         return
     for j in jobs:
         when = j["cron"] or (f"every {j['every_s']}s" if j["every_s"] else f"after {j['failures']} failures")
-        common.console.print(f"{j['id']}: slot={j['slot']} {when} editor={j['request'].get('editor')}")
+        common.console.print(
+            f"{j['id']}: slot={j['slot']} {when} editor={j['request'].get('editor')}", markup=False, highlight=False
+        )
 
 
 @app.command("remove")
@@ -94,27 +142,33 @@ def run_cmd(
     jobs_file: Path | None = typer.Option(None, "--jobs", help="JSON list of jobs to add at start-up."),
 ) -> None:
     """The worker: runs the stored jobs while it is the leader; SIGTERM stops it gracefully."""
-    from diffprompt.scheduler import JobSpec, Worker, add_job, default_runner
+    from diffprompt.heartbeat import check_ttl
+    from diffprompt.scheduler import Worker, add_job, default_runner
 
+    check_ttl(lease_ttl, "--lease-ttl")  # 0, negative or NaN would let two leaders run at once
     settings = common.state(ctx).settings()
+    jobs = _jobs_file(jobs_file) if jobs_file is not None else []  # all checked before any is added
     store = common.open_store(ctx)
-    if jobs_file is not None:
-        for j in json.loads(jobs_file.read_text(encoding="utf-8")):
-            add_job(store, JobSpec(**j))
+    try:
+        for job in jobs:
+            add_job(store, job)
+    except BaseException:
+        store.close()
+        raise
 
     def show(kind: str, data: Any) -> None:
-        common.err_console.print(f"[scheduler] {kind} {json.dumps(dict(data), default=str)}", highlight=False)
+        common.err_console.print(
+            f"[scheduler] {kind} {json.dumps(dict(data), default=str)}", highlight=False, markup=False
+        )
 
-    worker = Worker(
-        store,
-        default_runner(
-            home=settings.home, api_key=settings.openai_api_key, base_url=settings.openai_base_url
-        ),
-        lease_ttl_s=lease_ttl,
-        on_event=show,
-    )
-    common.err_console.print(f"[scheduler] worker {worker.owner} started", highlight=False)
     try:
+        worker = Worker(
+            store,
+            default_runner(home=settings.home, api_key=settings.openai_api_key, base_url=settings.openai_base_url),
+            lease_ttl_s=lease_ttl,
+            on_event=show,
+        )
+        common.err_console.print(f"[scheduler] worker {worker.owner} started", highlight=False, markup=False)
         worker.run_forever()
     finally:
         store.close()
@@ -122,13 +176,31 @@ def run_cmd(
 
 @app.command("health")
 def health_cmd(ctx: typer.Context) -> None:
-    """Container healthcheck: the database answers and the jobs are readable (exit 0), else exit 1."""
-    from diffprompt.scheduler import list_jobs
+    """Container healthcheck: the database answers and every job can be scheduled (exit 0), else exit 1.
+
+    A job that a worker cannot schedule (bad trigger or request, written by an older version or by
+    hand) is listed under ``invalid_jobs`` with its reason, and the check fails.
+    """
+    from diffprompt.errors import ConfigError
+    from diffprompt.scheduler import load_jobs
 
     store = common.open_store(ctx)
     try:
         slots = store.list_slots()
-        jobs = list_jobs(store)
+        jobs, bad = load_jobs(store)
     finally:
         store.close()
-    common.print_json({"db": "ok", "slots": len(slots), "jobs": len(jobs)})
+    common.print_json(
+        {
+            "db": "ok",
+            "slots": len(slots),
+            "jobs": len(jobs),
+            "invalid_jobs": [{"id": b.id, "slot": b.slot, "reason": b.reason} for b in bad],
+        }
+    )
+    if bad:
+        raise ConfigError(
+            f"{len(bad)} job(s) cannot run: "
+            + "; ".join(f"{b.id}: {b.reason}" for b in bad)
+            + " — fix with `diffprompt schedule add` (same id) or `schedule remove`"
+        )
