@@ -5,6 +5,7 @@ import time
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -195,3 +196,94 @@ def test_outage_in_the_middle_of_a_stream_loses_nothing() -> None:
     assert store.count_traces() == 1000 == len(set(ids))
     assert s.submitted == 1000 and s.dropped == 0
     assert s.written + s.duplicates >= 1000
+
+
+def test_an_unlinked_sqlite_file_is_not_reported_written(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Deleting the database under a live process: traces go to the spool, not into a ghost file."""
+    from diffprompt.store import open_store
+
+    from .helpers import make_trace
+
+    db = tmp_path / "live.db"
+    store = open_store(f"sqlite:///{db}")
+    rec = Recorder(store, spool_dir=tmp_path / "spool", flush_interval_s=0.005, backoff_s=0.01, max_backoff_s=0.05)
+    first = make_trace(1)
+    rec.submit(first)
+    assert rec.flush(5) and rec.stats().written == 1
+    for suffix in ("", "-wal", "-shm"):
+        (tmp_path / f"live.db{suffix}").unlink(missing_ok=True)
+    lost = make_trace(2)
+    rec.submit(lost)
+    assert not rec.flush(1)
+    st = rec.stats()
+    assert st.written == 1 and st.dropped == 0 and st.spooled >= 1 and not st.db_up
+    assert st.last_error is not None and "deleted" in st.last_error
+    rec.close(timeout=1)
+    assert any(lost.id in p.read_text() for p in (tmp_path / "spool").glob("spool-*"))
+    store.close()
+
+
+def test_a_full_disk_is_named_as_such() -> None:
+    import sqlite3
+
+    import sqlalchemy as sa
+
+    from diffprompt.errors import StoreError
+    from diffprompt.store.engine import translate_errors
+
+    with pytest.raises(StoreError, match="the disk holding the database is full") as info, translate_errors(
+        "sqlite:///x.db"
+    ):
+        raise sa.exc.OperationalError("INSERT", {}, sqlite3.OperationalError("database or disk is full"))
+    assert "server is running" not in str(info.value)
+
+
+def test_feedback_while_the_recorder_cannot_write_names_the_database_error() -> None:
+    """Not "no trace with id ...; check the id": the trace is held by the recorder, and says why."""
+    from diffprompt.errors import StoreError
+    from diffprompt.middleware import record_feedback
+
+    from .helpers import FlakyStore, make_trace
+
+    store = FlakyStore()
+    rec = Recorder(store, flush_interval_s=0.005, backoff_s=0.01, max_backoff_s=0.05)
+    store.down.set()
+    tr = make_trace(1)
+    rec.submit(tr)
+    with pytest.raises(StoreError, match=r"feedback not recorded: .*database is down \(test double\)"):
+        record_feedback(store, trace_id=tr.id, kind="reward", value=1.0, recorder=rec, flush_timeout=0.5)
+    store.down.clear()
+    assert rec.flush(5)
+    assert record_feedback(store, trace_id=tr.id, kind="reward", value=1.0, recorder=rec).trace_id == tr.id
+    rec.close()
+
+
+def test_a_really_full_sqlite_database_is_named_full_and_spooled(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """``PRAGMA max_page_count`` makes SQLite hit its size limit: the error SQLite gives on a full disk."""
+    from sqlalchemy import event
+
+    from diffprompt.errors import StoreError
+    from diffprompt.store import open_store
+
+    from .helpers import make_trace
+
+    store = open_store(f"sqlite:///{tmp_path / 'full.db'}")
+    with store.engine.connect() as c:  # type: ignore[attr-defined]
+        pages = int(c.exec_driver_sql("PRAGMA page_count").scalar())
+
+    @event.listens_for(store.engine, "connect")  # type: ignore[attr-defined]
+    def _cap(dbapi_conn, _rec) -> None:  # type: ignore[no-untyped-def]
+        dbapi_conn.execute(f"PRAGMA max_page_count={pages + 2}")
+
+    store.engine.dispose()  # type: ignore[attr-defined]
+    big = [make_trace(i, messages=({"role": "user", "content": "x" * 50_000},)) for i in range(20)]
+    with pytest.raises(StoreError, match="disk holding the database is full"):
+        store.add_traces(big)
+    rec = Recorder(store, spool_dir=tmp_path / "spool", flush_interval_s=0.005, backoff_s=0.01, max_backoff_s=0.05)
+    for tr in big:
+        rec.submit(tr)
+    assert not rec.flush(1)
+    st = rec.stats()
+    assert st.dropped == 0 and st.spooled == 20 and "full" in (st.last_error or "")
+    rec.close(timeout=1)
+    store.close()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-from diffprompt.errors import NotFoundError, ValidationError
+from diffprompt.errors import NotFoundError, StoreError, ValidationError
 from diffprompt.store.base import Store
 from diffprompt.store.recorder import Recorder
 from diffprompt.types import FEEDBACK_KINDS, Feedback, FeedbackKind, utcnow
@@ -111,7 +111,17 @@ def record_feedback(
     try:
         target = resolve()
     except NotFoundError:
-        if recorder is None or not recorder.flush(flush_timeout):
+        if recorder is None:
+            raise _unknown(trace_id, thread_id) from None
+        if not recorder.flush(flush_timeout):
+            st = recorder.stats()
+            if st.pending or st.spool_backlog:  # the trace may well be among them: say why it is not written
+                why = st.last_error or f"still writing after {flush_timeout:g} s"
+                raise StoreError(
+                    f"feedback not recorded: the trace is not in the store yet, the recorder holds "
+                    f"{st.pending + st.spool_backlog} unwritten traces ({why}); retry once the database "
+                    "accepts writes"
+                ) from None
             raise _unknown(trace_id, thread_id) from None
         try:
             target = resolve()

@@ -101,6 +101,23 @@ def _sqlite_engine(u: URL, *, echo: bool) -> Engine:
     return engine
 
 
+def sqlite_file_identity(engine: Engine) -> tuple[str, tuple[int, int]] | None:
+    """``(path, (device, inode))`` of a SQLite database file; None for PostgreSQL or in-memory SQLite."""
+    import os
+
+    db = engine.url.database or ""
+    if engine.dialect.name != "sqlite" or db in ("", ":memory:") or db.startswith("file:"):
+        return None
+    path = os.path.abspath(os.path.expanduser(db))
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:  # created by the first connection: identify it then
+        with engine.connect():
+            pass
+        st = os.stat(path)
+    return path, (st.st_dev, st.st_ino)
+
+
 @contextlib.contextmanager
 def translate_errors(url: str | URL) -> Iterator[None]:
     """Turn driver errors into ``StoreError`` / ``ConflictError`` with a message saying what to check."""
@@ -112,7 +129,14 @@ def translate_errors(url: str | URL) -> Iterator[None]:
         ) from exc
     except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
         msg = _orig(exc)
-        if "locked" in msg or "busy" in msg:
+        low = msg.lower()
+        if "disk is full" in low or "no space left" in low or "could not extend file" in low:
+            hint = "the disk holding the database is full; free space (or move the database with --db) and retry"
+        elif "readonly" in low or "read-only" in low:
+            hint = "the database file (or its directory) is read-only for this process; fix the permissions"
+        elif "disk i/o error" in low:
+            hint = "the disk failed a read or write (full, removed, or its file deleted); check the disk"
+        elif "locked" in msg or "busy" in msg:
             hint = "another process holds the write lock past the busy timeout; retry, or use PostgreSQL"
         elif "no such table" in msg or "does not exist" in msg:
             hint = "the schema is missing or old; run `diffprompt db upgrade`"

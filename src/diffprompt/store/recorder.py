@@ -51,7 +51,8 @@ class RecorderStats:
     ``written`` counts traces the store accepted as new, ``duplicates`` those it already had,
     ``spooled`` traces put in the spool, ``replayed`` traces moved from the spool to the store,
     ``dropped`` traces lost (each one logged), ``retries`` failed write attempts. ``pending`` is
-    queued or in flight; ``spool_backlog`` is spooled and not yet replayed.
+    queued or in flight; ``spool_backlog`` is spooled and not yet replayed; ``last_error`` says why
+    the store is down.
     """
 
     submitted: int = 0
@@ -64,6 +65,7 @@ class RecorderStats:
     pending: int = 0
     spool_backlog: int = 0
     db_up: bool = True
+    last_error: str | None = None  # the store's last write error while it is down (None when up)
 
 
 class Recorder:
@@ -107,6 +109,7 @@ class Recorder:
         self._probe_backoff = backoff_s
         self._next_probe = 0.0
         self._last_fail = 0.0
+        self._last_error: str | None = None
         self._c = dict.fromkeys(
             ("submitted", "written", "duplicates", "spooled", "replayed", "dropped", "retries", "pending"), 0
         )
@@ -184,7 +187,12 @@ class Recorder:
     def stats(self) -> RecorderStats:
         """A snapshot of the counters."""
         with self._cond:
-            return RecorderStats(**self._c, spool_backlog=self._spool_backlog(), db_up=not self._down)
+            return RecorderStats(
+                **self._c,
+                spool_backlog=self._spool_backlog(),
+                db_up=not self._down,
+                last_error=self._last_error if self._down else None,
+            )
 
     def _spool_backlog(self) -> int:
         return self._spool._count if isinstance(self._spool, FileSpool) else self._spool.backlog()
@@ -299,6 +307,7 @@ class Recorder:
         else:
             self._probe_backoff = min(self._probe_backoff * 2, self.max_backoff_s)
         self._down = True
+        self._last_error = f"{type(exc).__name__}: {exc}"
         self._last_fail = self._clock()
         self._next_probe = self._last_fail + self._probe_backoff
 

@@ -9,6 +9,7 @@ pointer move lands together with its audit row or not at all. Driver errors surf
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
-from diffprompt.errors import ConflictError, NotFoundError
+from diffprompt.errors import ConflictError, NotFoundError, StoreError
 from diffprompt.store import _logic
 from diffprompt.store._convert import (
     audit_from_row,
@@ -26,7 +27,7 @@ from diffprompt.store._convert import (
     version_from_row,
     version_to_row,
 )
-from diffprompt.store.engine import IMMEDIATE, translate_errors
+from diffprompt.store.engine import IMMEDIATE, sqlite_file_identity, translate_errors
 from diffprompt.store.tables import AuditRow, FeedbackRow, LeaseRow, RunRow, SlotRow, TraceRow, VersionRow
 from diffprompt.types import (
     AuditAction,
@@ -52,19 +53,49 @@ class SQLStore:
         self._clock = clock
         self._url = engine.url
         self._pg = engine.dialect.name == "postgresql"
+        self._file = sqlite_file_identity(engine)
 
     # --- transactions -------------------------------------------------------------------------
     @contextlib.contextmanager
     def _read(self) -> Iterator[sa.Connection]:
+        if self._file is not None and not os.path.exists(self._file[0]):
+            self._check_file()  # raises: connecting would create an empty file in its place
         with translate_errors(self._url), self.engine.connect() as c, c.begin():
             yield c
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sa.Connection]:
+        if self._file is not None and not os.path.exists(self._file[0]):
+            self._check_file()
         with translate_errors(self._url), self.engine.connect() as c:
             c.execution_options(**{IMMEDIATE: True})
             with c.begin():
                 yield c
+        if self._file is not None:
+            self._check_file()
+
+    def _check_file(self) -> None:
+        """Raise ``StoreError`` when the SQLite file was deleted or replaced since the store opened it.
+
+        Such a file still accepts writes, into an inode nobody can open again; so after each commit
+        the path must still name the file we write.
+        """
+        assert self._file is not None
+        path, ident = self._file
+        try:
+            st = os.stat(path)
+            now: tuple[int, int] | None = (st.st_dev, st.st_ino)
+        except FileNotFoundError:
+            now = None
+        if now != ident:
+            self.engine.dispose()  # drop connections to the vanished file; a later call reconnects
+            if now is not None:
+                self._file = (path, now)  # a restored file is used from the next write on
+            what = "deleted" if now is None else "replaced by another file"
+            raise StoreError(
+                f"database file {path} was {what} while open; the last write is not in it. "
+                "Restore the file (or point --db at the right one) and retry"
+            )
 
     def _insert(self, table: sa.Table) -> Any:
         return (postgresql.insert if self._pg else sqlite.insert)(table)
