@@ -174,3 +174,18 @@ def test_size_caps_blank_lines_timestamps_and_unreadable_files(store: Store, tmp
         load_openai_jsonl(tmp_path / "missing.jsonl")
     with pytest.raises(ValidationError, match="contains no conversations"):
         load_openai_jsonl(_write(tmp_path, ["", ""]))
+
+
+def test_the_readme_example_line_and_field_table_match_the_parser() -> None:
+    import re
+
+    from diffprompt.store.import_openai import FIELDS, parse_line
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("**`openai-jsonl`**") : readme.index("**`tau-historical`**")]
+    line = re.search(r"```json\n(.*?)\n```", section, re.S).group(1)  # type: ignore[union-attr]
+    conv = parse_line(1, line)
+    assert conv.thread_id == "t-1002" and [k for k, _, _ in conv.feedback] == ["reward", "rating", "comment"]
+    documented = set(re.findall(r"^\| `([a-z_]+)`(?:, `([a-z_]+)`)?", section, re.M))
+    names = {n for pair in documented for n in pair if n}
+    assert names == set(FIELDS)
