@@ -1,10 +1,13 @@
 """The whole loop in one call: traffic → optimize → promote → traffic → held-out eval → report.
 
 Live traffic is recorded; the round blames, masks, denoises, replays and gates; the promoted version
-serves more live traffic; both versions are evaluated on held-out tasks; a report is written.
+serves more live traffic; both versions are evaluated on a held-out split (other tasks than the live
+one); a report is written, whatever the gate decided.
 
-``run_demo`` orchestrates existing parts and nothing else: the τ runner serves "live" episodes through
-the wrapped ``create_agent`` agent (traces + reward feedback land in the store), and
+``run_demo`` orchestrates existing parts and nothing else: the τ set-up comes from the one τ factory
+(``diffprompt.integrations.tau.build_tau`` with ``DEFAULT_SCENARIO``, the scenario that
+``bench/RESULTS.md`` reports), the τ runner serves "live" episodes through the wrapped
+``create_agent`` agent (traces + reward feedback land in the store), and
 ``optimize.service.run_request`` runs the round. Display belongs to the CLI: progress arrives as
 ``DemoEvent``s through a callback.
 
@@ -15,45 +18,46 @@ SQLite); ``model``/``user``/``dlm``/``tau_data``/``db_url`` switch on the real p
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from diffprompt.errors import ConfigError
+from diffprompt.integrations.tau.factory import TauSetup, build_tau, judge_description, record_rewards
+from diffprompt.integrations.tau.scenario import Scenario, default_scenario
 from diffprompt.types import PromptVersion
-from tau_envs.types import DomainName
-
-# Rules deleted / garbled from the generated world's policy to make the demo's degraded seed prompt.
-DEFAULT_DELETE = ("airline.confirm", "airline.free_bags", "airline.basic_no_change")
-DEFAULT_GARBLE = ("airline.cancel_eligibility",)
 
 
 @dataclass(frozen=True, kw_only=True)
 class DemoConfig:
-    """Everything ``run_demo`` needs; validated at construction."""
+    """Everything ``run_demo`` needs; validated at construction.
+
+    ``scenario`` defaults to the domain's default (``DEFAULT_SCENARIO`` for airline); the
+    ``world_*`` fields, when given, resize its generated world (tests use small worlds).
+    """
 
     home: Path
     db_url: str | None = None  # default: a fresh SQLite file under home/demo/<timestamp>/
-    domain: DomainName = "airline"
-    slot: str = "tau-airline"
+    domain: str = "airline"
+    scenario: Scenario | None = None
+    slot: str | None = None  # default tau-<domain>
     model: str = "sim"
     user: str = "scripted"
+    judge: str | None = None  # None: the offline default judge; "oracle": the labelled upper bound
     dlm: str = "builtin"
     editor: str = "dlm"
     tau_data: Path | None = None
     base_url: str | None = None
     api_key: str | None = None
-    world_seed: int = 0
-    world_users: int = 200
-    world_tasks: int = 60
+    world_seed: int | None = None
+    world_users: int | None = None
+    world_tasks: int | None = None
     live_split: str = "train"
     heldout_split: str = "test"
     live_trials: int = 2
     heldout_trials: int = 1
     concurrency: int = 4
-    delete_rules: Sequence[str] = DEFAULT_DELETE
-    garble_rules: Sequence[str] = DEFAULT_GARBLE
     seed: int = 0
     optimize: Mapping[str, Any] = field(default_factory=dict)
 
@@ -62,6 +66,21 @@ class DemoConfig:
             raise ConfigError(f"unknown domain {self.domain!r}: use airline or retail")
         if self.live_trials < 1 or self.heldout_trials < 1 or self.concurrency < 1:
             raise ConfigError("--trials and --concurrency must be >= 1")
+        if self.live_split == self.heldout_split:
+            raise ConfigError(f"the held-out split must differ from the live one ({self.live_split!r})")
+
+    @property
+    def slot_name(self) -> str:
+        return self.slot or f"tau-{self.domain}"
+
+    def tau(self) -> TauSetup:
+        """The τ set-up of this demo (one factory for demo, CLI, optimize, scheduler and bench)."""
+        return build_tau(
+            self.domain, home=self.home, scenario=self.scenario or default_scenario(self.domain),
+            data_dir=self.tau_data, world_seed=self.world_seed, world_users=self.world_users,
+            world_tasks=self.world_tasks, model=self.model, user=self.user, base_url=self.base_url,
+            api_key=self.api_key,
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -74,10 +93,16 @@ class DemoEvent:
 
 @dataclass(frozen=True, kw_only=True)
 class DemoResult:
-    """What the demo measured, and where its artefacts are."""
+    """What the demo measured, and where its artefacts are.
+
+    ``heldout_seed``/``heldout_final`` are pass^1 on ``heldout_tasks`` tasks of ``heldout_split``,
+    none of which the live traffic (and so the round) saw; None when the split shares every task.
+    """
 
     db_url: str
     slot: str
+    scenario: str
+    judge: str
     seed_version: str
     final_version: str
     run_id: str
@@ -85,8 +110,10 @@ class DemoResult:
     reasons: tuple[str, ...]
     live_before: float
     live_after: float | None
-    heldout_seed: float
-    heldout_final: float
+    heldout_split: str
+    heldout_tasks: int
+    heldout_seed: float | None
+    heldout_final: float | None
     report: Path
     seconds: float
 
@@ -100,90 +127,32 @@ class DemoResult:
 Emit = Callable[[DemoEvent], None]
 
 
-def _domain(cfg: DemoConfig, split: str) -> Any:
-    from tau_envs.domain import load_domain
-    from tau_envs.runner import cached_world
-
-    if cfg.tau_data is not None:
-        return load_domain(cfg.domain, cfg.tau_data / cfg.domain if (cfg.tau_data / cfg.domain).is_dir()
-                           else cfg.tau_data, split=split)
-    path = cached_world(cfg.domain, home=cfg.home, seed=cfg.world_seed, n_users=cfg.world_users,
-                        n_tasks=cfg.world_tasks)
-    return load_domain(cfg.domain, path, split=split)
+def _task_key(task: Any) -> tuple[str, str]:
+    return str(task.user_id), str(task.instruction)
 
 
-def seed_policy(cfg: DemoConfig, policy: str) -> str:
-    """The degraded seed prompt: the world's policy with some rules deleted and some garbled.
-
-    With official data (``tau_data``) the policy is served as is: the optimizer starts from it.
-    """
-    if cfg.tau_data is not None or not (cfg.delete_rules or cfg.garble_rules):
-        return policy
-    from tau_envs.generate import degrade_policy
-    from tau_envs.rules import rules_for
-
-    return degrade_policy(policy, rules_for(cfg.domain), delete=cfg.delete_rules, garble=cfg.garble_rules,
-                          seed=cfg.seed)
+def heldout_indices(live: Any, heldout: Any) -> list[int]:
+    """Indices of ``heldout``'s tasks that are not also live tasks (same user and instruction)."""
+    seen = {_task_key(t) for t in live.tasks}
+    return [i for i, t in enumerate(heldout.tasks) if _task_key(t) not in seen]
 
 
-class _Factories:
-    """Target-model and user factories for a config (resolved once)."""
-
-    def __init__(self, cfg: DemoConfig, meter: Any) -> None:
-        from diffprompt.llm import parse_model_spec
-
-        self.cfg = cfg
-        self.meter = meter
-        self.model_spec = parse_model_spec(cfg.model)
-
-    def model(self, seed: int) -> Any:
-        from diffprompt.llm import make_chat_model
-
-        return make_chat_model(self.model_spec, base_url=self.cfg.base_url, api_key=self.cfg.api_key,
-                               seed=seed, domain=self.cfg.domain, meter=self.meter)
-
-    def user(self, task: Any, seed: int) -> Any:
-        if self.cfg.user == "scripted":
-            from tau_envs.users.scripted import ScriptedUser
-
-            return ScriptedUser()
-        from diffprompt.llm import ChatClient
-        from tau_envs.users.llm import LLMUser
-
-        name = self.cfg.user.partition(":")[2]
-        return LLMUser(ChatClient(name, base_url=self.cfg.base_url, api_key=self.cfg.api_key, meter=self.meter))
-
-
-def check_endpoints(cfg: DemoConfig) -> None:
-    """Fail fast (before any work) when a real model is asked for without a key or reachable URL."""
-    from diffprompt.llm import check_reachable, parse_model_spec
-
-    if not (cfg.user == "scripted" or (cfg.user.startswith("llm:") and cfg.user[4:].strip())):
-        raise ConfigError(f"unknown --user {cfg.user!r}: use 'scripted' or 'llm:MODEL'")
-    check_reachable(parse_model_spec(cfg.model), base_url=cfg.base_url, api_key=cfg.api_key)
-    if cfg.user.startswith("llm:"):
-        check_reachable(f"openai:{cfg.user[4:]}", base_url=cfg.base_url, api_key=cfg.api_key)
-
-
-def serve_live(store: Any, cfg: DemoConfig, dom: Any, factories: _Factories, *, phase: str, seed: int,
-               emit: Emit) -> Any:
+def serve_live(store: Any, cfg: DemoConfig, dom: Any, tau: TauSetup, *, phase: str, seed: int, emit: Emit) -> Any:
     """Serve the split's tasks as live traffic through the wrapped agent; record traces + rewards."""
     from diffprompt.middleware import PromptAdaptationMiddleware
     from diffprompt.store.recorder import Recorder
-    from tau_envs.runner import record_rewards, run_tau
 
     recorder = Recorder(store, spool_dir=cfg.home / "spool")
-    mw = PromptAdaptationMiddleware(cfg.slot, store, recorder=recorder, refresh_s=0.5)
+    mw = PromptAdaptationMiddleware(cfg.slot_name, store, recorder=recorder, refresh_s=0.5)
     total = len(dom.tasks) * cfg.live_trials
     emit(DemoEvent(kind="traffic_start", data={"phase": phase, "episodes": total}))
     try:
-        summary = run_tau(
-            dom, list(range(len(dom.tasks))), trials=cfg.live_trials, concurrency=cfg.concurrency,
-            model_factory=factories.model, user_factory=factories.user, system_prompt=None,
+        summary = tau.run(
+            dom, range(len(dom.tasks)), trials=cfg.live_trials, concurrency=cfg.concurrency, system_prompt=None,
             middleware_factory=lambda: [mw], seed=seed,
             on_result=lambda r: emit(DemoEvent(kind="episode", data={"phase": phase, "reward": r.reward})),
         )
-        record_rewards(store, summary.results, recorder=recorder, slot=cfg.slot)
+        record_rewards(store, summary.results, recorder=recorder, slot=cfg.slot_name)
     finally:
         mw.close()  # flushes and stops the recorder too
     emit(DemoEvent(kind="traffic_done", data={
@@ -193,88 +162,101 @@ def serve_live(store: Any, cfg: DemoConfig, dom: Any, factories: _Factories, *, 
     return summary
 
 
-def evaluate(cfg: DemoConfig, dom: Any, factories: _Factories, prompts: Mapping[str, str], *, seed: int,
-             emit: Emit) -> dict[str, float]:
-    """pass^1 of each prompt on the held-out split (same tasks, same seeds; not recorded)."""
-    from tau_envs.runner import run_tau
-
+def evaluate(cfg: DemoConfig, dom: Any, tau: TauSetup, prompts: Mapping[str, str], indices: list[int], *,
+             seed: int, emit: Emit) -> dict[str, float]:
+    """pass^1 of each prompt on ``indices`` of the held-out split (same tasks, same seeds; not recorded)."""
     def progress(phase: str) -> Callable[[Any], None]:
         return lambda r: emit(DemoEvent(kind="episode", data={"phase": phase, "reward": r.reward}))
 
     out: dict[str, float] = {}
     for name, text in prompts.items():
-        s = run_tau(dom, list(range(len(dom.tasks))), trials=cfg.heldout_trials, concurrency=cfg.concurrency,
-                    model_factory=factories.model, user_factory=factories.user, system_prompt=text, seed=seed,
-                    on_result=progress(f"heldout:{name}"))
+        s = tau.run(dom, indices, trials=cfg.heldout_trials, concurrency=cfg.concurrency, system_prompt=text,
+                    seed=seed, on_result=progress(f"heldout:{name}"))
         out[name] = float(s.pass_hat_k.get(1, 0.0))
-    emit(DemoEvent(kind="heldout", data=dict(out)))
+    emit(DemoEvent(kind="heldout", data={"split": dom.split, "tasks": len(indices), **out}))
     return out
 
 
 def run_demo(cfg: DemoConfig, *, emit: Emit | None = None) -> DemoResult:
     """Run the whole loop once (see the module docstring).
 
-    Raises ``ConfigError`` before any work for an unusable model endpoint.
+    Raises ``ConfigError`` before any work for an unusable model endpoint. A rejected candidate is an
+    outcome, not an error: the report is written and the result says why.
     """
-    from diffprompt.llm import CallMeter
     from diffprompt.optimize.service import OptimizeRequest, run_request
     from diffprompt.report import write_report
     from diffprompt.store import open_store
 
     say: Emit = emit or (lambda e: None)
     t0 = time.perf_counter()
-    check_endpoints(cfg)
+    tau = cfg.tau()
+    tau.check_endpoints()
     stamp = time.strftime("%Y%m%d-%H%M%S")
     run_dir = cfg.home / "demo" / stamp
     run_dir.mkdir(parents=True, exist_ok=True)
     db_url = cfg.db_url or f"sqlite:///{run_dir / 'diffprompt.db'}"
     store = open_store(db_url)
     try:
-        live = _domain(cfg, cfg.live_split)
-        heldout = _domain(cfg, cfg.heldout_split)
-        seed_text = seed_policy(cfg, live.policy)
-        seed_version: PromptVersion = store.create_slot(cfg.slot, seed_text, actor="demo")
+        live = tau.domain(cfg.live_split)
+        heldout = tau.domain(cfg.heldout_split)
+        held = heldout_indices(live, heldout)
+        seed_version: PromptVersion = store.create_slot(cfg.slot_name, tau.seed_prompt(live), actor="demo")
+        official = cfg.tau_data is not None
         say(DemoEvent(kind="setup", data={
-            "db_url": db_url, "world": str(live.data_dir), "slot": cfg.slot, "seed_version": seed_version.id,
-            "deleted": list(cfg.delete_rules if cfg.tau_data is None else ()),
-            "garbled": list(cfg.garble_rules if cfg.tau_data is None else ()),
-            "live_tasks": len(live.tasks), "heldout_tasks": len(heldout.tasks),
+            "db_url": db_url, "world": str(live.data_dir), "slot": cfg.slot_name, "seed_version": seed_version.id,
+            "scenario": "official data, policy as is" if official else tau.scenario.name,
+            "deleted": [] if official else list(tau.scenario.delete),
+            "garbled": [] if official else list(tau.scenario.garble),
+            "simulated": list(tau.simulated), "judge": judge_description(cfg.judge), "editor": cfg.editor,
+            "live_tasks": len(live.tasks), "heldout_tasks": len(held), "live_split": cfg.live_split,
+            "heldout_split": cfg.heldout_split,
         }))
-        meter = CallMeter()
-        factories = _Factories(cfg, meter)
-        before = serve_live(store, cfg, live, factories, phase="before", seed=cfg.seed, emit=say)
+        before = serve_live(store, cfg, live, tau, phase="before", seed=cfg.seed, emit=say)
+        env = f"tau:{cfg.domain}" + (f":{live.data_dir}" if official else "")
+        s = tau.scenario
         request = OptimizeRequest(
-            slot=cfg.slot, env=f"tau:{cfg.domain}" + (f":{live.data_dir}" if cfg.tau_data else ""),
-            editor=cfg.editor, model=cfg.model, user=cfg.user, dlm=cfg.dlm, split=cfg.live_split,
-            world_seed=cfg.world_seed, world_users=cfg.world_users, world_tasks=cfg.world_tasks,
-            seed=cfg.seed, config=dict(cfg.optimize),
+            slot=cfg.slot_name, env=env, editor=cfg.editor, model=cfg.model, user=cfg.user, judge=cfg.judge,
+            dlm=cfg.dlm, split=cfg.live_split, world_seed=s.world_seed, world_users=s.world_users,
+            world_tasks=s.world_tasks, seed=cfg.seed, config=dict(cfg.optimize),
         )
         result = run_request(store, request, home=cfg.home, api_key=cfg.api_key, base_url=cfg.base_url,
                              events=lambda e: say(DemoEvent(kind=f"round:{e.kind}", data=dict(e.data))),
-                             meter=meter, actor="demo")
+                             meter=tau.meter, actor="demo")
+        record = result.record
         say(DemoEvent(kind="candidates", data={"candidates": [
-            {k: c.get(k) for k in ("editor", "status", "screen_score", "new_texts", "reason")}
-            for c in result.record.get("candidates", [])
-        ], "finalist_diff": (result.record.get("finalist") or {}).get("diff", "")}))
-        final = store.active_version(cfg.slot)
+            {"editor": c.editor, "status": c.status, "screen_score": c.screen_score,
+             "new_texts": dict(c.new_texts), "reason": c.reason}
+            for c in record.candidates
+        ], "finalist_diff": record.finalist.diff if record.finalist is not None else ""}))
+        final = store.active_version(cfg.slot_name)
         after = None
         if final.id != seed_version.id:
-            after = serve_live(store, cfg, live, factories, phase="after", seed=cfg.seed + 1, emit=say)
-        scores = evaluate(cfg, heldout, factories, {"seed": seed_version.text, "final": final.text},
-                          seed=cfg.seed + 7, emit=say)
+            after = serve_live(store, cfg, live, tau, phase="after", seed=cfg.seed + 1, emit=say)
+        scores: dict[str, float] = {}
+        if held:
+            scores = evaluate(cfg, heldout, tau, {"seed": seed_version.text, "final": final.text}, held,
+                              seed=cfg.seed + 7, emit=say)
         live_before = float(before.pass_hat_k.get(1, 0.0))
         live_after = float(after.pass_hat_k.get(1, 0.0)) if after is not None else None
-        report = write_report(store, result.run_id, run_dir / "report.html", extra={
+        extra = {
+            "scenario": tau.scenario.describe() if not official else "official data, policy as is",
+            "simulated": "; ".join(tau.simulated) or "nothing",
+            "judge": judge_description(cfg.judge),
             "live pass^1 before": f"{live_before:.3f}",
             "live pass^1 after": "-" if live_after is None else f"{live_after:.3f}",
-            f"held-out pass^1 ({cfg.heldout_split} split), seed prompt": f"{scores['seed']:.3f}",
-            f"held-out pass^1 ({cfg.heldout_split} split), final prompt": f"{scores['final']:.3f}",
-        })
+        }
+        if scores:
+            label = f"held-out pass^1 ({cfg.heldout_split} split, {len(held)} tasks the round never saw)"
+            extra[f"{label}, seed prompt"] = f"{scores['seed']:.3f}"
+            extra[f"{label}, final prompt"] = f"{scores['final']:.3f}"
+        report = write_report(store, result.run_id, run_dir / "report.html", extra=extra)
         out = DemoResult(
-            db_url=db_url, slot=cfg.slot, seed_version=seed_version.id, final_version=final.id,
-            run_id=result.run_id, decision=result.decision.kind, reasons=tuple(result.decision.reasons),
-            live_before=live_before, live_after=live_after, heldout_seed=scores["seed"],
-            heldout_final=scores["final"], report=report, seconds=round(time.perf_counter() - t0, 1),
+            db_url=db_url, slot=cfg.slot_name, scenario=str(extra["scenario"]), judge=str(extra["judge"]),
+            seed_version=seed_version.id, final_version=final.id, run_id=result.run_id,
+            decision=result.decision.kind, reasons=tuple(result.decision.reasons), live_before=live_before,
+            live_after=live_after, heldout_split=cfg.heldout_split, heldout_tasks=len(held),
+            heldout_seed=scores.get("seed"), heldout_final=scores.get("final"), report=report,
+            seconds=round(time.perf_counter() - t0, 1),
         )
         say(DemoEvent(kind="done", data=out.as_dict()))
         return out

@@ -2,16 +2,73 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import typer
 from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.text import Text
 
 from diffprompt.cli import common
 from diffprompt.cli.common import console
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``1 candidate``, ``2 candidates`` (``many`` for irregular plurals: ``success`` → ``successes``)."""
+    return f"{n} {word if n == 1 else many or word + 's'}"
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` cut at a word boundary to at most ``limit`` characters, with "…" when cut."""
+    text = " ".join(str(text).split())
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    head = cut.rsplit(" ", 1)[0] if " " in cut else cut
+    return head.rstrip(" ,;:") + "…"
+
+
+def version_label(name: str) -> str:
+    """The user's name for a replayed version: ``incumbent`` → ``incumbent``; ``final0`` → ``candidate 1``."""
+    if name.startswith("final") and name[5:].isdigit():
+        return f"candidate {int(name[5:]) + 1}"
+    return name
+
+
+def replay_rows(data: Mapping[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
+    """Rows (version, mean, wins/losses/ties vs the incumbent, cases, calls, tokens) of a replay event.
+
+    Wins, losses and ties pair each episode with the incumbent's on the same case and trial.
+    """
+    paired = data.get("paired") or {}
+    versions: Mapping[str, Any] = paired.get("versions") or {}
+    base = {(e.get("case"), e.get("trial")): float(e.get("reward", 0.0))
+            for e in (versions.get("incumbent") or {}).get("episodes", [])}
+    rows = []
+    for name, v in versions.items():
+        episodes = v.get("episodes", [])
+        cases = len({e.get("case") for e in episodes})
+        if name == "incumbent":
+            wlt = "-"
+        else:
+            diffs = [float(e.get("reward", 0.0)) - base[(e.get("case"), e.get("trial"))]
+                     for e in episodes if (e.get("case"), e.get("trial")) in base]
+            wlt = f"{sum(d > 0 for d in diffs)} / {sum(d < 0 for d in diffs)} / {sum(d == 0 for d in diffs)}"
+        rows.append((version_label(str(name)), f"{float(v.get('mean', 0.0)):.3f}", wlt, str(cases),
+                     str(int(v.get("model_calls", 0))), f"{int(v.get('tokens', 0)):,}"))
+    return rows
+
+
+def blame_rows(ranking: Sequence[Mapping[str, Any]], *, limit: int = 6) -> list[tuple[str, str, str]]:
+    """Rows (span, score, evidence) of the attribution: distinct reasons, cut at word boundaries."""
+    rows = []
+    for r in ranking[:limit]:
+        reasons = list(dict.fromkeys(" ".join(str(e.get("reason", "")).split()) for e in r.get("evidence", [])))
+        ev = clip("; ".join(x for x in reasons[:2] if x), 140)
+        rows.append((str(r.get("span_id", "")), f"{float(r.get('score', 0.0)):.3f}", ev))
+    return rows
 
 
 class DemoView:
@@ -41,93 +98,155 @@ class DemoView:
         if self.quiet:
             return
         k, d = event.kind, event.data
-        if k == "setup":
-            console.rule("[bold]diffprompt demo")
-            console.print(f"store [cyan]{d['db_url']}[/] · world [cyan]{d['world']}[/]")
-            console.print(f"slot [bold]{d['slot']}[/] seeded with a degraded policy (version {d['seed_version']}): "
-                          f"deleted {d['deleted'] or '-'}, garbled {d['garbled'] or '-'}")
-        elif k == "traffic_start":
-            label = {"before": "live traffic (seed prompt)", "after": "live traffic (promoted prompt)"}.get(
-                d["phase"], d["phase"])
-            self._start_progress(label, d["episodes"])
+        handler = _HANDLERS.get(k)
+        if handler is not None:
+            handler(self, d)
         elif k == "episode" and self.progress is not None:
             self.rewards.append(float(d["reward"]))
             self.progress.update(self.task, advance=1, mean=f"{sum(self.rewards) / len(self.rewards):.3f}")
-        elif k == "traffic_done":
-            self._stop_progress()
-            console.print(f"  pass^k {_fmt_pass(d['pass_hat_k'])} · {d['episodes']} episodes recorded "
-                          f"· {d['errors']} errors · {d['seconds']} s")
-        elif k == "round:window":
-            console.rule("[bold]optimization round")
-            console.print(f"window: {d['n']} traces, {d['failures']} failures, {d['successes']} successes")
-        elif k == "round:attribution":
-            self._blame(d.get("ranking", []))
-        elif k == "round:masked":
-            console.print(Panel(d.get("masked_prompt", ""), title=f"masked prompt (iteration {d.get('iteration')})",
-                                expand=False))
-        elif k == "round:candidates":
-            console.print(f"  iteration {d.get('iteration')}: {d.get('n')} candidates denoised, "
-                          f"{d.get('valid')} valid")
-        elif k == "round:screen":
-            scores = ", ".join(f"{s:.3f}" for s in d.get("candidates", []))
-            console.print(f"  screened on a minibatch: parent {d.get('parent')} → candidates [{scores}]")
-        elif k == "round:replay":
-            t = Table(title="paired held-out replay (same cases, same seeds)")
-            t.add_column("prompt")
-            t.add_column("mean reward", justify="right")
-            for name, v in d.items():
-                t.add_row(str(name), f"{v:.3f}" if isinstance(v, int | float) else str(v))
-            console.print(t)
-        elif k == "round:decision":
-            style = "green" if d.get("kind") == "promote" else "red"
-            console.print(f"gate: [bold {style}]{d.get('kind')}[/] — " + "; ".join(d.get("reasons", [])))
-        elif k == "candidates":
-            self._candidates(d)
-        elif k == "heldout":
-            self._stop_progress()
-        elif k.startswith("round:") or k == "done":
-            return
 
-    def _candidates(self, d: dict[str, Any]) -> None:
-        t = Table(title="denoised candidates (new span texts)")
-        t.add_column("#")
-        t.add_column("status")
-        t.add_column("screen", justify="right")
-        t.add_column("new text")
+    def setup(self, d: Mapping[str, Any]) -> None:
+        _rule("diffprompt demo")
+        _line(f"store {d['db_url']}")
+        _line(f"world {d['world']}")
+        _line(f"simulated: {'; '.join(d.get('simulated') or ()) or 'nothing (real models and data)'}")
+        _line(f"judge: {d.get('judge')}")
+        _line(f"editor: {d.get('editor')}")
+        deleted = ", ".join(d.get("deleted") or ()) or "-"
+        garbled = ", ".join(d.get("garbled") or ()) or "-"
+        _line(f"slot {d['slot']} seeded with scenario {d.get('scenario')} (version {d['seed_version']}): "
+              f"deleted {deleted}; garbled {garbled}")
+        _line(f"live traffic: {plural(int(d['live_tasks']), 'task')} of the {d.get('live_split')} split; "
+              f"held out: {plural(int(d['heldout_tasks']), 'task')} of the {d.get('heldout_split')} split "
+              "that live traffic never serves")
+
+    def traffic_start(self, d: Mapping[str, Any]) -> None:
+        label = {"before": "live traffic (seed prompt)", "after": "live traffic (promoted prompt)"}.get(
+            d["phase"], d["phase"])
+        self._start_progress(label, d["episodes"])
+
+    def traffic_done(self, d: Mapping[str, Any]) -> None:
+        self._stop_progress()
+        _line(f"  pass^k {_fmt_pass(d['pass_hat_k'])} · {plural(int(d['episodes']), 'episode')} recorded "
+              f"· {plural(int(d['errors']), 'error')} · {d['seconds']} s")
+
+    def window(self, d: Mapping[str, Any]) -> None:
+        _rule("optimization round")
+        _line(f"window: {plural(int(d['n']), 'trace')}, {plural(int(d['failures']), 'failure')}, "
+              f"{plural(int(d['successes']), 'success', 'successes')}")
+
+    def attribution(self, d: Mapping[str, Any]) -> None:
+        common.print_table(common.table(["span", "score", "evidence"], blame_rows(d.get("ranking", [])),
+                                        ids=["span"], right=["score"], title="blamed spans (attribution)"))
+
+    def masked(self, d: Mapping[str, Any]) -> None:
+        console.print(Panel(Text(str(d.get("masked_prompt", ""))), title=f"masked prompt (iteration "
+                            f"{d.get('iteration')})", expand=False))
+
+    def candidates_round(self, d: Mapping[str, Any]) -> None:
+        n = int(d.get("n") or 0)
+        _line(f"  iteration {d.get('iteration')}: {plural(n, 'candidate')} denoised, {d.get('valid')} valid")
+
+    def screen(self, d: Mapping[str, Any]) -> None:
+        scores = ", ".join(f"{float(s):.3f}" for s in d.get("candidates", []) if s is not None)
+        parent = d.get("parent")
+        parent_s = f"{float(parent):.3f}" if isinstance(parent, int | float) else "-"
+        _line(f"  screened on a minibatch: parent {parent_s} → candidates [{scores}]")
+
+    def replay(self, d: Mapping[str, Any]) -> None:
+        rows = replay_rows(d)
+        header = ["version", "mean reward", "wins / losses / ties", "cases", "calls", "tokens"]
+        common.print_table(common.table(header, rows, right=header[1:],
+                                        title="paired held-out replay (same cases, same seeds)"))
+
+    def decision(self, d: Mapping[str, Any]) -> None:
+        kind = str(d.get("kind"))
+        style = "green" if kind == "promote" else "red"
+        console.print(Text("gate: ") + Text(kind, style=f"bold {style}") + Text(" — " + "; ".join(
+            str(r) for r in d.get("reasons", []))))
+        if kind != "promote":
+            _line("  not promoted: the seed prompt stays active; the report below shows the evidence")
+
+    def candidates(self, d: Mapping[str, Any]) -> None:
+        rows = []
         for i, c in enumerate(d.get("candidates", [])[:8]):
             texts = " / ".join(str(v) for v in (c.get("new_texts") or {}).values())
             score = c.get("screen_score")
-            t.add_row(str(i), str(c.get("status")), "-" if score is None else f"{score:.3f}", texts[:160])
-        console.print(t)
+            rows.append((str(i + 1), str(c.get("status")), "-" if score is None else f"{float(score):.3f}",
+                         clip(texts or str(c.get("reason") or ""), 200)))
+        common.print_table(common.table(["#", "status", "screen", "new text"], rows, right=["screen"],
+                                        title="denoised candidates (new span texts)"))
         if d.get("finalist_diff"):
-            console.print(Panel(d["finalist_diff"], title="span diff of the finalist", expand=False))
+            console.print(Panel(Text(str(d["finalist_diff"])), title="span diff of the finalist", expand=False))
 
-    def _blame(self, ranking: list[dict[str, Any]]) -> None:
-        t = Table(title="blamed spans (attribution)")
-        t.add_column("span")
-        t.add_column("score", justify="right")
-        t.add_column("evidence")
-        for r in ranking[:6]:
-            ev = "; ".join(str(e.get("reason", "")) for e in r.get("evidence", [])[:2])
-            t.add_row(str(r.get("span_id", "")), f"{r.get('score', 0):.3f}", ev[:100])
-        console.print(t)
+    def heldout(self, d: Mapping[str, Any]) -> None:
+        self._stop_progress()
 
 
-def _fmt_pass(p: dict[Any, float]) -> str:
+_HANDLERS = {
+    "setup": DemoView.setup,
+    "traffic_start": DemoView.traffic_start,
+    "traffic_done": DemoView.traffic_done,
+    "round:window": DemoView.window,
+    "round:attribution": DemoView.attribution,
+    "round:masked": DemoView.masked,
+    "round:candidates": DemoView.candidates_round,
+    "round:screen": DemoView.screen,
+    "round:replay": DemoView.replay,
+    "round:decision": DemoView.decision,
+    "candidates": DemoView.candidates,
+    "heldout": DemoView.heldout,
+}
+
+
+def _rule(title: str) -> None:
+    """A section rule: the terminal's width on a terminal, 80 columns in a file (never a million)."""
+    if console.is_terminal:
+        console.rule(Text(title, style="bold"))
+    else:
+        _line(f"── {title} " + "─" * max(3, 76 - len(title)))
+
+
+def _line(text: str) -> None:
+    """One literal line that never wraps or gets cut (paths, ids and reasons stay whole)."""
+    console.print(Text(text), soft_wrap=True)
+
+
+def _fmt_pass(p: Mapping[Any, float]) -> str:
     return " ".join(f"^{k}={v:.3f}" for k, v in sorted(p.items(), key=lambda kv: int(kv[0])))
+
+
+def result_rows(result: Any) -> list[tuple[str, str]]:
+    """The final summary (label, value); the report path is printed on its own line, whole."""
+    rows = [("decision", f"{result.decision} — {'; '.join(result.reasons)}"),
+            ("live pass^1", f"{result.live_before:.3f} → "
+             + ("(not promoted)" if result.live_after is None else f"{result.live_after:.3f}"))]
+    if result.heldout_seed is not None and result.heldout_final is not None:
+        rows.append((f"held-out pass^1 ({result.heldout_split} split, {plural(result.heldout_tasks, 'task')})",
+                     f"{result.heldout_seed:.3f} → {result.heldout_final:.3f}"))
+    else:
+        rows.append(("held-out pass^1", f"dropped: the {result.heldout_split} split has no task beside the live ones"))
+    rows += [("versions", f"{result.seed_version} → {result.final_version}"), ("judge", result.judge),
+             ("wall time", f"{result.seconds} s")]
+    return rows
 
 
 def demo(
     ctx: typer.Context,
     model: str = typer.Option("sim", "--model", help="Target model: sim | openai:NAME."),
     user: str = typer.Option("scripted", "--user", help="User simulator: scripted | llm:NAME."),
+    judge: str | None = typer.Option(
+        None, "--judge", help="Blame judge: an OpenAI-compatible model, or 'oracle' (upper bound); default offline."
+    ),
     dlm: str = typer.Option("builtin", "--dlm", help="Diffusion LM: builtin | a checkpoint dir | a Hub id."),
     editor: str = typer.Option("dlm", "--editor", help="dlm | ar | rewrite."),
     tau_data: Path | None = typer.Option(None, "--tau-data", help="Official τ-bench data dir (default: generated)."),
     base_url: str | None = typer.Option(None, "--base-url", help="OpenAI-compatible base URL."),
     trials: int = typer.Option(2, "--trials", min=1, help="Live trials per task."),
     concurrency: int = typer.Option(4, "--concurrency", min=1, help="Episodes at once."),
-    world_tasks: int = typer.Option(60, "--world-tasks", min=5, help="Tasks per split of the generated world."),
+    world_tasks: int | None = typer.Option(
+        None, "--world-tasks", min=5, help="Tasks per split of the generated world (default: the scenario's, 60)."
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of the whole demo."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object (last line)."),
 ) -> None:
@@ -136,7 +255,7 @@ def demo(
 
     settings = common.state(ctx).settings()
     cfg = DemoConfig(
-        home=Path(settings.home), db_url=common.state(ctx).db_url, model=model, user=user, dlm=dlm,
+        home=Path(settings.home), db_url=common.state(ctx).db_url, model=model, user=user, judge=judge, dlm=dlm,
         editor=editor, tau_data=tau_data, base_url=base_url or settings.openai_base_url,
         api_key=settings.openai_api_key, live_trials=trials, concurrency=concurrency,
         world_tasks=world_tasks, seed=seed,
@@ -146,16 +265,9 @@ def demo(
     if as_json:
         common.print_json(result.as_dict())
         return
-    console.rule("[bold]result")
-    t = Table(show_header=False)
-    t.add_row("decision", f"{result.decision} — {'; '.join(result.reasons)}")
-    t.add_row("live pass^1", f"{result.live_before:.3f} → "
-              + ("(not promoted)" if result.live_after is None else f"{result.live_after:.3f}"))
-    t.add_row("held-out pass^1 (test split)", f"{result.heldout_seed:.3f} → {result.heldout_final:.3f}")
-    t.add_row("versions", f"{result.seed_version} → {result.final_version}")
-    t.add_row("report", str(result.report))
-    t.add_row("wall time", f"{result.seconds} s")
-    console.print(t)
+    _rule("result")
+    common.print_table(common.table(["", "value"], result_rows(result), ids=[""]))
+    _line(f"report: {result.report}")
 
 
 def report(
@@ -167,19 +279,15 @@ def report(
     from diffprompt.report import build_report, render_html, summary_rows
 
     settings = common.state(ctx).settings()
+    path = common.writable_path(out or Path(settings.home) / "reports" / f"{run_id}.html", "--out")  # before work
     store = common.open_store(ctx)
     try:
         data = build_report(store, run_id)
     finally:
         store.close()
-    path = out or Path(settings.home) / "reports" / f"{run_id}.html"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_html(data), encoding="utf-8")
-    t = Table(show_header=False, title=f"run {run_id}")
-    for label, value in summary_rows(data):
-        t.add_row(label, value)
-    console.print(t)
-    console.print(f"report: {path}")
+    common.write_text_file(path, render_html(data), "--out")
+    common.print_table(common.table(["", "value"], summary_rows(data), ids=[""], title=f"run {run_id}"))
+    _line(f"report: {path}")
 
 
 def register(root: typer.Typer) -> None:

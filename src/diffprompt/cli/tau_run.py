@@ -2,7 +2,7 @@
 
 Thin: parse options, resolve them with the one τ factory (``diffprompt.integrations.tau.build_tau``:
 endpoints checked first, then the domain loaded or generated, model and user factories), wrap the
-agent with the diffprompt middleware, call ``tau_envs.runner.run_tau``, show progress and pass^k.
+agent with the diffprompt middleware, run the episodes (``TauSetup.run``), show progress and pass^k.
 """
 
 from __future__ import annotations
@@ -98,8 +98,7 @@ def run_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object (last line)."),
 ) -> None:
     """Run τ episodes concurrently and print pass^1..k; every episode is a trace with its reward."""
-    from diffprompt.integrations.tau import build_tau
-    from tau_envs.runner import record_rewards, run_tau
+    from diffprompt.integrations.tau.factory import build_tau, record_rewards
 
     settings = common.state(ctx).settings()
     setup = build_tau(
@@ -117,11 +116,10 @@ def run_cmd(
         max_steps=max_steps,
     )
     setup.check_endpoints()  # fail fast: before any world is generated or any episode starts
+    policy = common.read_text_file(policy_file, "--policy-file") if policy_file is not None else None
     dom = setup.domain(split)
     indices = parse_task_range(tasks, len(dom.tasks))
-    if policy_file is not None and not policy_file.is_file():
-        raise ConfigError(f"--policy-file {policy_file} does not exist")
-    prompt = policy_file.read_text(encoding="utf-8") if policy_file is not None else dom.policy
+    prompt = policy if policy is not None else dom.policy
     meter = setup.meter
     slot_name = slot or f"tau-{domain}"
     store = recorder = mw = None
@@ -138,17 +136,14 @@ def run_cmd(
     t0 = time.perf_counter()
     try:
         summary = _run_with_progress(
-            run_tau,
+            setup.run,
             dom,
             indices,
             trials=trials,
             concurrency=concurrency,
-            model_factory=setup.model_factory,
-            user_factory=setup.user_factory,
             system_prompt=None if mw is not None else prompt,
             middleware_factory=(lambda: [mw]) if mw is not None else None,
             seed=seed,
-            max_steps=max_steps,
             quiet=as_json,
         )
         n_feedback = 0

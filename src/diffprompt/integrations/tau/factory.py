@@ -63,10 +63,12 @@ def target_model(
     ms = parse_model_spec(spec) if isinstance(spec, str) else spec
     if ms.provider != "sim":
         return make_chat_model(ms, base_url=base_url, api_key=api_key, seed=seed, meter=meter, **kw)
+    from langchain_core.callbacks import BaseCallbackHandler
+
     from diffprompt.llm import MeterCallback
     from tau_envs.sim.chat_model import SimulatedChatModel
 
-    callbacks = None if meter is None else [MeterCallback(meter, ms.name)]
+    callbacks: list[BaseCallbackHandler] | None = None if meter is None else [MeterCallback(meter, ms.name)]
     return SimulatedChatModel(domain=domain, seed=seed, callbacks=callbacks)
 
 
@@ -158,6 +160,26 @@ class TauSetup:
         return make_user_factory(self.user, base_url=self.user_base_url or self.base_url, api_key=self.api_key,
                                  meter=self.meter)
 
+    def run(
+        self,
+        domain: Any,
+        tasks: Sequence[int],
+        *,
+        trials: int,
+        concurrency: int,
+        system_prompt: str | None,
+        middleware_factory: Callable[[], Sequence[Any]] | None = None,
+        seed: int = 0,
+        on_result: Callable[[Any], None] | None = None,
+    ) -> Any:
+        """``tau_envs.runner.run_tau`` over ``tasks`` with this set-up's model, users and step limit."""
+        from tau_envs.runner import run_tau
+
+        return run_tau(domain, list(tasks), trials=trials, concurrency=concurrency, model_factory=self.model_factory,
+                       user_factory=self.user_factory, system_prompt=system_prompt,
+                       middleware_factory=middleware_factory, seed=seed, max_steps=self.max_steps,
+                       on_result=on_result)
+
     def replay(self, domain: Any) -> Any:
         """A ``TauReplay`` on ``domain`` with this set-up's model and users."""
         from diffprompt.integrations.tau.replay import TauReplay
@@ -205,6 +227,13 @@ def build_tau(
         meter=meter if meter is not None else CallMeter(),
         max_steps=max_steps,
     )
+
+
+def record_rewards(store: Any, results: Sequence[Any], *, recorder: Any = None, slot: str | None = None) -> int:
+    """Attach each recorded episode's reward as ``reward`` feedback (``tau_envs.runner.record_rewards``)."""
+    from tau_envs.runner import record_rewards as _record
+
+    return _record(store, results, recorder=recorder, slot=slot)
 
 
 def judge_description(judge: str | None) -> str:
