@@ -1,7 +1,7 @@
 """The dataset env against the real-model tier (SmolLM2-135M-Instruct behind llama.cpp's server).
 
-Skips with the reason when ``DIFFPROMPT_TEST_LLM_URL`` (default ``http://127.0.0.1:8080/v1``) does
-not answer; the server is started by the real-model tier's script (see ``.ci/run``).
+Skips with the reason when ``DIFFPROMPT_TEST_LLM_URL`` (default ``http://127.0.0.1:8089/v1``) does
+not answer; the server is started by ``scripts/realmodel_server.sh`` (``.ci/run`` runs it).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from diffprompt.optimize.evaluate import evaluate
 from diffprompt.store.memory import MemoryStore
 
 pytestmark = pytest.mark.realmodel
-URL = os.environ.get("DIFFPROMPT_TEST_LLM_URL", "http://127.0.0.1:8080/v1")
+URL = os.environ.get("DIFFPROMPT_TEST_LLM_URL", "http://127.0.0.1:8089/v1")  # scripts/realmodel_server.sh
 
 
 @pytest.fixture(scope="module")
