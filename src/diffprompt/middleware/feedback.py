@@ -13,7 +13,7 @@ import math
 from typing import Literal
 
 from diffprompt.errors import NotFoundError, StoreError, ValidationError
-from diffprompt.store.base import Store
+from diffprompt.store.base import TraceLog
 from diffprompt.store.recorder import Recorder
 from diffprompt.types import FEEDBACK_KINDS, Feedback, FeedbackKind, utcnow
 
@@ -78,7 +78,7 @@ def _check(kind: str, value: float | None, text: str, source: str) -> float | No
 
 
 def record_feedback(
-    store: Store,
+    store: TraceLog,
     *,
     trace_id: str | None = None,
     thread_id: str | None = None,

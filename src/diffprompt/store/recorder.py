@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from diffprompt.errors import ConfigError, ValidationError
-from diffprompt.store.base import Store
+from diffprompt.store.base import TraceLog
 from diffprompt.store.spool import FileSpool, MemorySpool, trace_from_json, trace_to_json
 from diffprompt.types import Trace
 
@@ -73,7 +73,7 @@ class Recorder:
 
     def __init__(
         self,
-        store: Store,
+        store: TraceLog,
         *,
         batch_size: int = 256,
         flush_interval_s: float = 0.05,
