@@ -37,9 +37,10 @@ PROMPT = (
 )
 
 
-class _Stub:
-    def __init__(self) -> None:
+class Stub:
+    def __init__(self, judge_reply: str = '{"winner": "tie", "reason": "same"}') -> None:
         self.bodies: list[str] = []
+        self.judge_reply = judge_reply
         outer = self
 
         class H(BaseHTTPRequestHandler):
@@ -54,7 +55,7 @@ class _Stub:
                 outer.bodies.append(raw)
                 body = json.loads(raw)
                 if body.get("response_format"):
-                    content = '{"winner": "tie", "reason": "same"}'
+                    content = outer.judge_reply
                 elif body.get("tools"):
                     content = "I looked at it; let me check the policy first."
                 elif "Rewrite the system prompt" in raw:
@@ -88,7 +89,7 @@ class _Stub:
 
 @pytest.fixture
 def stub():
-    s = _Stub()
+    s = Stub()
     yield s
     s.httpd.shutdown()
 
