@@ -88,3 +88,14 @@ def test_bad_dataset_is_one_error_line_and_nothing_recorded(home: Path, tmp_path
         assert store.list_slots() == [] and store.count_traces() == 0
     finally:
         store.close()
+
+
+def test_eval_scores_a_tau_env_too(invoke, tmp_path: Path) -> None:
+    seed = tmp_path / "seed.md"
+    seed.write_text("You are an airline customer service agent. Follow the airline's policy.\n")
+    a = _json(invoke("eval", "--slot", "air", "--env", "tau:airline", "--init", "--seed-file", str(seed),
+                     "--limit", "2", "--record", "--json"))
+    assert a["n"] == 2 and a["recorded"] == 2 and a["model_calls"] >= 2 and a["accuracy"] is None
+    b = _json(invoke("eval", "--slot", "air", "--env", "tau:airline", "--limit", "2", "--json"))
+    assert b["score"] == a["score"]
+    invoke("eval", "--slot", "air", "--env", "tau:airline", "--part", "window", ok=False)
