@@ -65,6 +65,7 @@ def main() -> None:
     ap.add_argument("--data", default=str(REPO.parent / "shared" / "datasets"))
     ap.add_argument("--section", default="## paper tasks (single-turn)")
     ap.add_argument("--json-out", default=None)
+    ap.add_argument("--dry", action="store_true", help="print the section, do not write bench/RESULTS.md")
     args = ap.parse_args()
     api_key = args.api_key if args.model != "sim" else None
     editor_model = args.editor_model or (args.model.partition(":")[2] if args.model != "sim" else None)
@@ -120,7 +121,7 @@ def main() -> None:
         Path(args.json_out).write_text(json.dumps(rows, indent=1))
     lines = [
         f"Target: `{args.model}`" + (f" at {args.base_url}" if args.base_url else " (offline lexical simulator)")
-        + f"; editors {args.editors} (ar/rewrite LLM: `{editor_model or 'offline hint strategies'}`, "
+        + f"; editors {args.editors} (ar/rewrite LLM: `{editor_model or 'none'}`, "
         f"DLM: {args.dlm}). Per task: default seed prompt; window = {args.window} dev examples of the window "
         f"part (recorded); one round per editor (seed {args.seed}, {args.candidates} candidates x "
         f"{args.iterations} iterations, screening {args.screen}, paired gate on {args.holdout} held-out-part "
@@ -141,7 +142,8 @@ def main() -> None:
             f"({r['baseline_f1']:.3f}) | {r['optimized']:.3f} ({r['optimized_f1']:.3f}) | {r['report_n']} "
             f"| {r['baseline_unparsed']} → {r['optimized_unparsed']} | {r['round_target_calls']} |"
         )
-    _results.write_section(args.section, lines)
+    if not args.dry:
+        _results.write_section(args.section, lines)
     print("\n".join(lines))
 
 
