@@ -107,6 +107,23 @@ def malformed_reason(new: Span, others: Sequence[Span], style: Mapping[str, bool
     return ""
 
 
+# phrases of the editors' own meta-prompts (templates/optimize_*.j2): a candidate containing one
+# is the model repeating its instruction, not a system prompt
+_INSTRUCTION_ECHOES = (
+    "rewrite the system prompt below",
+    "answer with the new system prompt only",
+    "you are a critic.",
+    "[mask_",
+    "answer with one json object only",
+    "## critique",
+)
+
+
+def _echoed_instruction(text: str) -> str:
+    low = " ".join(text.lower().split())
+    return next((p for p in _INSTRUCTION_ECHOES if p in low), "")
+
+
 def validate_candidate(
     raw: Candidate,
     *,
@@ -149,6 +166,12 @@ def validate_candidate(
     for pid in protected:
         if pid in by_id and pid not in ids:
             return bad("invalid", f"removes or changes protected span {pid} ({by_id[pid].text[:60]!r})")
+    if len(incumbent.text) >= 200 and len(text) < 0.2 * len(incumbent.text):
+        # a rewrite that throws away most of the prompt is a broken reply, not an edit
+        return bad("invalid", f"shrinks the prompt by {1 - len(text) / len(incumbent.text):.0%} (a truncated rewrite)")
+    echo = _echoed_instruction(text)
+    if echo:
+        return bad("invalid", f"echoes the editor's instruction ({echo!r}) instead of writing a prompt")
     limit = config.gate.max_length_growth
     if limit is not None and len(text) > len(incumbent.text) * (1 + limit):
         return bad("invalid", f"grows the prompt by {len(text) / len(incumbent.text) - 1:.0%} (limit {limit:.0%})")
