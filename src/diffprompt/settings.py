@@ -18,6 +18,22 @@ def _default_home() -> Path:
     return Path(os.environ.get("DIFFPROMPT_HOME") or Path.home() / ".diffprompt")
 
 
+def _check_toml(path: Path) -> None:
+    """A config file that is unreadable, not UTF-8 or not TOML is a ``ConfigError`` naming it."""
+    import tomllib
+
+    from diffprompt.errors import ConfigError
+
+    try:
+        tomllib.loads(path.read_bytes().decode("utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read the config file {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"the config file {path} is not UTF-8 text; save it as UTF-8 TOML") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"the config file {path} is not valid TOML: {exc}") from None
+
+
 class Settings(BaseSettings):
     """Process-wide settings. Precedence: init kwargs > env vars > TOML file > defaults.
 
@@ -56,6 +72,7 @@ class Settings(BaseSettings):
         toml = os.environ.get("DIFFPROMPT_CONFIG") or str(_default_home() / "config.toml")
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         if Path(toml).is_file():
+            _check_toml(Path(toml))
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml))
         return tuple(sources)
 

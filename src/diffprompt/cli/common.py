@@ -59,6 +59,9 @@ class CliState:
     home: str | None = None
 
     def settings(self) -> Any:
+        """``Settings`` from these options, the environment and the config file (``ConfigError`` if bad)."""
+        import pydantic
+
         from diffprompt.settings import Settings
 
         kwargs: dict[str, Any] = {}
@@ -66,7 +69,11 @@ class CliState:
             kwargs["db_url"] = self.db_url
         if self.home:
             kwargs["home"] = self.home
-        return Settings(**kwargs)
+        try:
+            return Settings(**kwargs)
+        except pydantic.ValidationError as exc:
+            bad = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
+            raise ConfigError(f"invalid settings ({bad}); check DIFFPROMPT_* variables and the config file") from None
 
 
 def state(ctx: typer.Context) -> CliState:

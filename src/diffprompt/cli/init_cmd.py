@@ -27,8 +27,11 @@ def init(
     if (slot is None) != (prompt is None):
         raise ConfigError("give --slot and --prompt together (or neither)")
     settings = common.state(ctx).settings()
-    settings.home.mkdir(parents=True, exist_ok=True)
-    seed_text = _read_text(prompt) if prompt else None  # read before writing anything
+    seed_text = common.read_text_file(prompt, "prompt file") if prompt else None  # read before writing
+    try:
+        settings.home.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the home directory {settings.home}: {exc.strerror or exc}") from None
     store = common.open_store(ctx)
     try:
         created = None
@@ -51,12 +54,3 @@ def init(
     common.console.print(f"home      {out['home']}\ndatabase  {out['db']} (revision {revision})")
     if created:
         common.console.print(f"slot      {slot} → {created.id} ({len(created.spans)} spans)")
-
-
-def _read_text(path: Path) -> str:
-    from diffprompt.errors import ConfigError
-
-    try:
-        return path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot read prompt file {path}: {exc.strerror or exc}") from None

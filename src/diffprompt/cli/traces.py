@@ -216,6 +216,8 @@ def export(
     limit: int | None = typer.Option(None, "--limit", min=1, help="The newest N traces."),
 ) -> None:
     """Write traces with their feedback as JSON lines (one trace per line)."""
+    if out != "-":
+        common.writable_path(out, "--out")  # fail before any work
     store = common.open_store(ctx)
     try:
         win = store.window(slot, limit=limit) if slot else None
@@ -236,8 +238,5 @@ def export(
     if out == "-":
         sys.stdout.writelines(lines)
         return
-    tmp = Path(out + ".tmp")
-    with tmp.open("w", encoding="utf-8") as fh:  # write then rename: no half-written export
-        fh.writelines(lines)
-    tmp.replace(out)
+    common.write_text_file(out, lines, "--out")  # write then rename: no half-written export
     common.err_console.print(f"wrote {len(items)} traces to {out}")
