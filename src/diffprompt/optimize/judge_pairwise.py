@@ -30,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from diffprompt.errors import ModelError
 from diffprompt.optimize.templates import render
 from diffprompt.types import ReplayResult, Usage
 
@@ -121,9 +122,15 @@ class PairwiseJudge:
                 reply_a=a[: self.max_chars] or "(no reply)",
                 reply_b=b[: self.max_chars] or "(no reply)",
             )
-            reply = self.client.complete_json(
-                [{"role": "user", "content": text}], SCHEMA, name="verdict", max_tokens=self.max_tokens
-            )
+            try:
+                reply = self.client.complete_json(
+                    [{"role": "user", "content": text}], SCHEMA, name="verdict", max_tokens=self.max_tokens
+                )
+            except ModelError as exc:  # a failed judge call is an unusable answer, recorded as such
+                raws.append(f"judge call failed: {exc}")
+                bad += 1
+                votes.append("unparseable")
+                continue
             usage = usage + reply.usage
             raws.append(reply.text)
             parsed = parse_verdict(reply.text)
