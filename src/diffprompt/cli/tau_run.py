@@ -19,11 +19,19 @@ from diffprompt.errors import ConfigError
 from diffprompt.integrations.tau.scenario import DEFAULT_SCENARIO
 
 
-def parse_task_range(spec: str, n_tasks: int) -> list[int]:
-    """``all`` | ``N`` | ``A-B`` (inclusive) | ``A:B`` (exclusive end) | comma-separated mix → indices."""
+def parse_task_range(spec: str, n_tasks: int | None) -> list[int]:
+    """``all`` | ``N`` | ``A-B`` (inclusive) | ``A:B`` (exclusive end) | comma-separated mix → indices.
+
+    Every part must name at least one task: ``5-2``, ``3:3``, an empty spec or an empty part are
+    ``ConfigError``s, never zero episodes or every task. With ``n_tasks`` None only the syntax is
+    checked (before a world is generated); otherwise every index must be a task of the split.
+    """
+    usage = "use 'all', '7', '0-9' (inclusive), '0:10' (end excluded) or '1,4,9'"
     text = spec.strip().lower()
-    if text in ("all", "*", ""):
-        return list(range(n_tasks))
+    if not text:
+        raise ConfigError(f"--tasks is empty; {usage}")
+    if text in ("all", "*"):
+        return list(range(n_tasks or 0))
     out: list[int] = []
     for part in text.split(","):
         part = part.strip()
@@ -31,14 +39,19 @@ def parse_task_range(spec: str, n_tasks: int) -> list[int]:
         if m:
             a, b = int(m.group(1)), int(m.group(3))
             stop = b + 1 if m.group(2) == "-" else b
+            if stop <= a:
+                hint = f"'{a}-{b}' is empty (start after end)" if m.group(2) == "-" else f"'{a}:{b}' is empty"
+                raise ConfigError(f"bad --tasks {spec!r}: {hint}; {usage}")
             out.extend(range(a, stop))
         elif part.isdigit():
             out.append(int(part))
         else:
-            raise ConfigError(f"bad --tasks {spec!r}: use 'all', '7', '0-9', '0:10' or '1,4,9'")
-    bad = [i for i in out if not 0 <= i < n_tasks]
-    if bad:
-        raise ConfigError(f"--tasks {spec!r} names task {bad[0]}, but the split has tasks 0..{n_tasks - 1}")
+            what = "an empty part" if not part else repr(part)
+            raise ConfigError(f"bad --tasks {spec!r}: {what} is not a task index or range; {usage}")
+    if n_tasks is not None:
+        bad = [i for i in out if not 0 <= i < n_tasks]
+        if bad:
+            raise ConfigError(f"--tasks {spec!r} names task {bad[0]}, but the split has tasks 0..{n_tasks - 1}")
     return list(dict.fromkeys(out))
 
 
@@ -116,6 +129,7 @@ def run_cmd(
         max_steps=max_steps,
     )
     setup.check_endpoints()  # fail fast: before any world is generated or any episode starts
+    parse_task_range(tasks, None)  # the syntax, before any world is generated
     policy = common.read_text_file(policy_file, "--policy-file") if policy_file is not None else None
     dom = setup.domain(split)
     indices = parse_task_range(tasks, len(dom.tasks))
