@@ -4,16 +4,16 @@ from dataclasses import replace
 
 import pytest
 
+from diffprompt.editing import EditorCapabilities
 from diffprompt.errors import NotFoundError
 from diffprompt.optimize.attribution import ExplainBlamer, Explanation
 from diffprompt.optimize.budget import RunBudget
 from diffprompt.optimize.config import OptimizeConfig
-from diffprompt.editing import EditorCapabilities
 from diffprompt.optimize.loop import run_round
 from diffprompt.optimize.oracle import OracleEditor, OracleRewriteEditor
 from diffprompt.optimize.record import RunRecord
 from diffprompt.optimize.replay import FakeReplay
-from diffprompt.spans import segment
+from diffprompt.spans import replace_spans, segment
 from diffprompt.store.memory import MemoryStore
 from diffprompt.types import Candidate, Feedback, Trace
 from tests.optimize.helpers import PROMPT, T0
@@ -54,9 +54,7 @@ def _store(env, text=SEED):
 
 def _explain(twf, prompt):
     return [
-        Explanation(
-            text=RULE, reason="the agent did not charge for extra bags; the rule is missing", kind="missing"
-        )
+        Explanation(text=RULE, reason="the agent did not charge for extra bags; the rule is missing", kind="missing")
     ]
 
 
@@ -245,3 +243,113 @@ def test_split_cases_puts_failures_in_both_sets():
     readable = split.readable(window)
     assert len([t for t in readable if t.trace.replay_key.startswith("bag")]) == 5
     assert not {t.trace.replay_key for t in readable} & split.held_keys
+
+
+class CutOff:
+    """An editor whose fills stop mid-sentence (the demo's "...booked within the last")."""
+
+    name = "cutoff"
+    capabilities = EditorCapabilities(reads_traces=False)
+
+    def propose(self, request):
+        p = request.prompt
+        out = []
+        for j, tail in enumerate(("booked within the last", "charged for every extra", "cost 50 dollars the the")):
+            repl = {sid: f"- Extra checked bags {tail}" for sid in request.span_ids}
+            text = replace_spans(p.text, p.spans, repl)
+            out.append(
+                Candidate(
+                    text=text, parent_id=p.id, masked_span_ids=request.span_ids, editor=self.name, seed=request.seed + j
+                )
+            )
+        return out[: request.n]
+
+
+def test_malformed_candidates_are_counted_and_never_screened():
+    env = _world()
+    store, v = _store(env)
+    events = []
+    res = run_round(
+        store,
+        "s",
+        env=env,
+        editor=CutOff(),
+        config=replace(CFG, n_candidates=3),
+        seed=1,
+        blamer=ExplainBlamer(_explain),
+        events=events.append,
+    )
+    assert res.status == "rejected" and store.active_version("s").id == v.id
+    assert any("candidate malformed: new span is cut off" in r for r in res.decision.reasons)
+    cands = [e for e in events if e.kind == "candidates"]
+    assert cands and all(e.data["valid"] == 0 and e.data["invalid"] == {"malformed": 3} for e in cands)
+    assert not [e for e in events if e.kind == "screen"]  # no replay episode spent on them
+    rec = RunRecord.from_json(store.get_run(res.run_id))
+    assert {c.status for c in rec.candidates} == {"malformed"} and all(c.reason for c in rec.candidates)
+    assert rec.cost.target_calls == 0
+
+
+class Spy:
+    """Wraps a blamer or an editor and keeps the replay keys of every trace it was given."""
+
+    def __init__(self, inner):
+        self.inner, self.keys = inner, set()
+        self.name, self.capabilities = getattr(inner, "name", "spy"), getattr(inner, "capabilities", None)
+
+    def blame(self, prompt, trace):
+        self.keys.add(trace.trace.replay_key)
+        return self.inner.blame(prompt, trace)
+
+    def propose(self, request):
+        self.keys.update(t.trace.replay_key for t in request.traces)
+        return self.inner.propose(request)
+
+
+def test_held_out_replay_keys_never_reach_the_blamer_or_the_editor():
+    env = _world()
+    store, _ = _store(env)
+    blamer, editor = Spy(ExplainBlamer(_explain)), Spy(OracleRewriteEditor(dropout=0.0))
+    res = run_round(store, "s", env=env, editor=editor, config=CFG, seed=2, blamer=blamer)
+    rec = RunRecord.from_json(store.get_run(res.run_id))
+    held = set(rec.cases.holdout_replay_keys)
+    gate_keys = {c.replay_key for c in rec.replay.cases}
+    assert held and gate_keys == held
+    assert blamer.keys and editor.keys  # both read something ...
+    assert not (blamer.keys | editor.keys) & held  # ... and none of it is held out
+    assert not set(rec.cases.read_replay_keys) & held
+    assert {k for k in blamer.keys} <= set(rec.cases.read_replay_keys)
+    fails_held = [k for k in held if k.startswith("bag")]
+    assert fails_held and len(fails_held) < len([k for k in env.rules if k.startswith("bag")])
+
+
+def round_texts(seed: int) -> dict:
+    """One noisy, seeded round; what it promoted and every candidate (for the determinism tests)."""
+    env = FakeReplay({**_world().rules}, noise=0.1, slices={})
+    store, _ = _store(env)
+    cfg = replace(CFG, n_candidates=3, iterations=2, span_dropout=0.5, anneal_t0=0.5)
+    res = run_round(
+        store, "s", env=env, editor=OracleEditor(explore=0.5), config=cfg, seed=seed, blamer=ExplainBlamer(_explain)
+    )
+    rec = RunRecord.from_json(store.get_run(res.run_id))
+    return {
+        "status": res.status,
+        "promoted": store.active_version("s").text,
+        "candidates": [c.text for c in rec.candidates],
+        "holdout": list(rec.cases.holdout),
+    }
+
+
+def test_same_seed_same_promoted_text_across_processes():
+    import json
+    import os
+    import subprocess
+    import sys
+
+    here = round_texts(4)
+    assert here == round_texts(4)
+    code = "import json; from tests.optimize.test_loop import round_texts; print(json.dumps(round_texts(4)))"
+    for hash_seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+        assert json.loads(out.stdout.strip().splitlines()[-1]) == here
+    assert round_texts(5)["holdout"] != here["holdout"]  # the seed is what decides

@@ -83,12 +83,14 @@ def infill_candidates(request: EditRequest, filler: Filler, name: str) -> list[C
                 context=near,
             )
         )
-    out = []
+    out: list[Candidate] = []
     for j in range(request.n):
         seed = request.seed + j
         fills = filler.fill(masked, slots, request, seed=seed)
         repl = {s.id: bulletise(fills[k + 1], s.kind, s.text) for k, s in enumerate(chosen) if k + 1 in fills}
         text = replace_spans(prompt.text, prompt.spans, repl) if repl else prompt.text
+        if any(c.text == text for c in out):
+            continue  # a model that gives the same answer again adds no candidate
         out.append(
             Candidate(
                 text=text,
@@ -204,9 +206,11 @@ def rewrite_candidates(request: EditRequest, critic: Critic, writer: Writer, nam
     traces = request.traces
     failures = [t for t in traces if t.reward is not None and t.reward < 1.0] or list(traces)
     critique = critic.critique(request, failures)
-    out = []
+    out: list[Candidate] = []
     for j in range(request.n):
         text = writer.rewrite(request, critique, seed=request.seed + j)
+        if any(c.text == text for c in out):
+            continue
         out.append(
             Candidate(
                 text=text,
