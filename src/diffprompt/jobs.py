@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from diffprompt.errors import ConfigError, NotFoundError
 
-TriggerKind = Literal["cron", "interval", "failures"]
+TriggerKind = Literal["cron", "interval", "failures", "drift"]
 JOB_PREFIX = "job:"
 MIN_INTERVAL_S = 1.0  # shortest --every / --poll: a worker must not spin on its database
 _DOW = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")  # crontab day numbers 0-7
@@ -98,6 +98,7 @@ class JobSpec:
     failures: int | None = None  # "after N new failures" (checked every ``poll_s``)
     poll_s: float = 60.0
     request: Mapping[str, Any] = field(default_factory=dict)
+    watch: bool = False  # a canary-monitor job (diffprompt.rollout) every ``every_s`` instead of a round
 
     def __post_init__(self) -> None:
         if (
@@ -122,8 +123,14 @@ class JobSpec:
             if isinstance(self.failures, bool) or not isinstance(self.failures, int) or self.failures < 1:
                 raise ConfigError(f"job {self.id}: --after-failures needs a whole number N >= 1, not {self.failures!r}")
             _finite_seconds(self.poll_s, f"job {self.id}: --poll")
+        elif self.trigger == "drift":  # --on-drift: the drift check runs every ``poll_s``
+            _finite_seconds(self.poll_s, f"job {self.id}: --poll")
         else:
-            raise ConfigError(f"job {self.id}: trigger must be cron, interval or failures, not {self.trigger!r}")
+            raise ConfigError(
+                f"job {self.id}: trigger must be cron, interval, failures or drift, not {self.trigger!r}"
+            )
+        if self.watch and self.trigger != "interval":
+            raise ConfigError(f"job {self.id}: --watch runs the canary monitor every --every seconds; no other trigger")
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -184,6 +184,32 @@ class Worker:
             return None
         return f"f{runs[0]['run_id'] if runs else 'first'}"
 
+    def _rollout_config(self, job: JobSpec) -> Any:
+        from diffprompt.optimize.config import OptimizeConfig
+
+        return OptimizeConfig.from_dict(dict(job.request.get("config") or {}))
+
+    def _watch(self, job: JobSpec) -> str | None:
+        """A ``--watch`` job: one canary-monitor evaluation; it acts on promote / rollback / expiry."""
+        from diffprompt.rollout.jobs import run_watch
+
+        try:
+            summary = run_watch(self.store, job.slot, self._rollout_config(job).rollout)
+        except Exception as exc:  # a failed evaluation is reported, the worker goes on
+            summary = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+        self.on_event("watch", {"job_id": job.id, **summary})
+        return summary.get("record_id")
+
+    def _drift_due(self, job: JobSpec) -> str | None:
+        """The tick key when the active version drifted (one key per alarm or model change)."""
+        from diffprompt.rollout.jobs import drift_tick
+
+        cfg = self._rollout_config(job)
+        tick, result = drift_tick(self.store, job.slot, cfg.drift, tune_n=cfg.rollout.tune_threads)
+        if tick is not None:
+            self.on_event("drift", {"job_id": job.id, "tick": tick, "reason": result.reason})
+        return tick
+
     def _window_done(self, job: JobSpec) -> bool:
         """Idempotency per (slot, window): a finished run already handled exactly this window."""
         from diffprompt.optimize import history
@@ -201,7 +227,12 @@ class Worker:
         job = self._jobs.get(job_id)
         if job is None or self._stop.is_set() or not self.heartbeat():
             return None
-        tick = self._failures_due(job) if job.trigger == "failures" else self.tick_of(job, time.time())
+        if job.watch:
+            return self._watch(job)
+        if job.trigger == "drift":
+            tick = self._drift_due(job)
+        else:
+            tick = self._failures_due(job) if job.trigger == "failures" else self.tick_of(job, time.time())
         if tick is None:
             return None
         if self._window_done(job):

@@ -26,8 +26,14 @@ def add_cmd(
     editor: str = typer.Option("dlm", "--editor"),
     model: str = typer.Option("sim", "--model"),
     request: str | None = typer.Option(None, "--request", help="Extra OptimizeRequest fields as JSON."),
+    watch: bool = typer.Option(
+        False, "--watch", help="Run the canary monitor (promote / roll back / wait) every --every (default --poll) s."
+    ),
+    on_drift: bool = typer.Option(
+        False, "--on-drift", help="Run a round when the active version's live success drops or its model changes."
+    ),
 ) -> None:
-    """Add (or replace) a job: exactly one of --cron, --every, --after-failures.
+    """Add (or replace) a job: exactly one of --cron, --every, --after-failures, --on-drift (or --watch).
 
     Everything is checked here (cron field ranges, finite intervals and polls, the request's env,
     editor and model), so a worker never meets a job it cannot schedule.
@@ -35,11 +41,13 @@ def add_cmd(
     from diffprompt.errors import ConfigError
     from diffprompt.scheduler import JobSpec, add_job, check_request
 
-    given = [x for x in (cron, every, after_failures) if x is not None]
+    given = [x for x in (cron, every, after_failures, True if on_drift else None) if x is not None]
+    if watch and not given:
+        every, given = poll, [poll]  # the monitor's interval
     if len(given) != 1:
-        raise ConfigError("give exactly one trigger: --cron, --every or --after-failures")
-    trigger: Literal["cron", "interval", "failures"] = (
-        "cron" if cron is not None else "interval" if every is not None else "failures"
+        raise ConfigError("give exactly one trigger: --cron, --every, --after-failures or --on-drift")
+    trigger: Literal["cron", "interval", "failures", "drift"] = (
+        "cron" if cron is not None else "interval" if every is not None else "drift" if on_drift else "failures"
     )
     req = check_request(slot, {"env": env, "editor": editor, "model": model, **_request_json(request)})
     job = JobSpec(
@@ -51,6 +59,7 @@ def add_cmd(
         failures=after_failures,
         poll_s=poll,
         request={k: v for k, v in req.as_dict().items() if k != "slot"},
+        watch=watch,
     )
     store = common.open_store(ctx)
     try:
@@ -117,6 +126,7 @@ def list_cmd(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) 
         return
     for j in jobs:
         when = j["cron"] or (f"every {j['every_s']}s" if j["every_s"] else f"after {j['failures']} failures")
+        when = "on drift" if j.get("trigger") == "drift" else f"watch canary {when}" if j.get("watch") else when
         common.console.print(
             f"{j['id']}: slot={j['slot']} {when} editor={j['request'].get('editor')}", markup=False, highlight=False
         )
