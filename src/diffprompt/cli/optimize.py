@@ -40,6 +40,28 @@ def _config_overrides(path: Path | None, **flags: Any) -> dict[str, Any]:
     return data
 
 
+def _json_object(flag: str, text: str | None) -> dict[str, Any]:
+    """A JSON-object flag value (``ConfigError`` naming the flag on bad JSON or another JSON type)."""
+    from diffprompt.errors import ConfigError
+    from diffprompt.llm import ModelSettings
+
+    if not text:
+        return {}
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(f"{flag} is not valid JSON ({exc}); give an object, e.g. '{{\"max_tokens\": 64}}'") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{flag} must be a JSON object, not {type(data).__name__}")
+    ModelSettings.from_dict(data)  # validated now, not after the round started
+    return data
+
+
+def plural(n: int, word: str) -> str:
+    """``"1 candidate"``, ``"3 candidates"`` (regular plurals only)."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
 def _printer(as_json: bool) -> Any:
     from diffprompt.optimize.result import RoundEvent
 
@@ -48,7 +70,9 @@ def _printer(as_json: bool) -> Any:
     def show(ev: RoundEvent) -> None:
         d = ev.data
         if ev.kind == "window":
-            out.print(f"window: {d['n']} traces, {d['failures']} failing, {d['successes']} succeeding")
+            out.print(
+                f"window: {plural(d['n'], 'trace')}, {d['failures']} failing, {d['successes']} succeeding"
+            )
         elif ev.kind == "attribution":
             for row in d["ranking"][:5]:
                 why = next((e.get("reason") for e in row["evidence"] if e.get("reason")), "")
@@ -57,16 +81,17 @@ def _printer(as_json: bool) -> Any:
                     f"  blame {row['span_id']} score={row['score']:.3f}{ins} {why[:80]}", highlight=False
                 )
         elif ev.kind == "masked":
-            out.print(f"iteration {d['iteration']}: masking {len(d['span_ids'])} span(s)")
+            out.print(f"iteration {d['iteration']}: masking {plural(len(d['span_ids']), 'span')}")
         elif ev.kind == "candidates":
-            out.print(f"  {d['n']} candidates, {d['valid']} valid")
+            bad = ", ".join(f"{n} {status}" for status, n in sorted((d.get("invalid") or {}).items()))
+            out.print(f"  {plural(d['n'], 'candidate')}, {d['valid']} valid" + (f" ({bad})" if bad else ""))
         elif ev.kind == "screen":
             scores = ", ".join(f"{s:.2f}" for s in d["candidates"] if s is not None)
             out.print(f"  screening: parent {d['parent']:.2f} vs [{scores}]")
         elif ev.kind == "replay":
-            out.print("held-out replay: " + ", ".join(f"{k}={v:.3f}" for k, v in d["means"].items()))
+            out.print("held-out replay: " + ", ".join(f"{k} {v:.3f}" for k, v in d["means"].items()))
         elif ev.kind == "decision":
-            out.print(f"gate: {d['kind']} — " + "; ".join(d["reasons"]), highlight=False)
+            out.print(f"gate: {d['kind']} — " + "; ".join(d["reasons"]), highlight=False, markup=False)
 
     return show
 
@@ -77,7 +102,11 @@ def optimize_cmd(
     env: str = typer.Option(
         "tau:airline", "--env", help="Replay env: tau:airline | tau:retail | tau:<domain>:<dir> | dataset:PATH."
     ),
-    editor: str = typer.Option("dlm", "--editor", help="dlm | ar | rewrite."),
+    editor: str = typer.Option(
+        "dlm",
+        "--editor",
+        help="dlm (offline) | ar | rewrite (need --editor-model) | oracle | oracle-rewrite (labelled ceilings).",
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Decide, record, but do not promote."),
     as_json: bool = typer.Option(False, "--json", help="Last line: one JSON object with the outcome."),
     seed: int = typer.Option(0, "--seed", help="Seed of the round."),
@@ -103,8 +132,24 @@ def optimize_cmd(
     max_tokens: int | None = typer.Option(None, "--max-tokens", help="Budget: tokens."),
     max_usd: float | None = typer.Option(None, "--max-usd", help="Budget: dollars."),
     max_wall_s: float | None = typer.Option(None, "--max-wall-s", help="Budget: wall seconds."),
+    base_url: str | None = typer.Option(
+        None, "--base-url", help="OpenAI-compatible endpoint for every model (default: OPENAI_BASE_URL)."
+    ),
+    max_steps: int | None = typer.Option(None, "--max-steps", help="Model calls per replayed episode."),
+    tools: str | None = typer.Option(
+        None, "--tools", help="--env recorded: live toolkit module:attr (LangChain tools or callables)."
+    ),
+    model_settings: str | None = typer.Option(
+        None,
+        "--model-settings",
+        help='Per-call settings as JSON, e.g. \'{"max_tokens": 128, "timeout_s": 60, "extra_body": {}}\'.',
+    ),
 ) -> None:
-    """Attribute weak spans, rewrite them, replay, gate and promote (one round)."""
+    """Attribute weak spans, rewrite them, replay, gate and promote (one round).
+
+    ``--env recorded`` replays the slot's own recorded conversations against ``--model openai:NAME``
+    and scores each case with a blind pairwise ``--judge`` (win / loss / tie) for the paired gate.
+    """
     from diffprompt.llm import CallMeter, check_reachable
     from diffprompt.optimize.service import OptimizeRequest, run_request
 
@@ -139,14 +184,20 @@ def optimize_cmd(
         seed=seed,
         dry_run=dry_run,
         config=data,
+        tools=tools,
+        max_steps=max_steps,
+        model_settings=_json_object("--model-settings", model_settings),
     )
+    from diffprompt.optimize.recorded_build import model_name
+
+    url = base_url or settings.openai_base_url
     for spec in (
         model,
-        f"openai:{judge}" if judge and judge != "oracle" else None,
-        f"openai:{editor_model}" if editor_model else None,
+        f"openai:{model_name(judge)}" if judge and judge != "oracle" else None,
+        f"openai:{model_name(editor_model)}" if editor_model else None,
     ):
-        if spec:  # fail fast on a bad endpoint, before any work
-            check_reachable(spec, base_url=settings.openai_base_url, api_key=settings.openai_api_key)
+        if spec:  # fail fast on a bad endpoint, before any work (a busy server is not a dead one)
+            check_reachable(spec, base_url=url, api_key=settings.openai_api_key)
     from diffprompt.heartbeat import run_heartbeat
     from diffprompt.types import new_id
 
@@ -159,7 +210,7 @@ def optimize_cmd(
                 req,
                 home=settings.home,
                 api_key=settings.openai_api_key,
-                base_url=settings.openai_base_url,
+                base_url=url,
                 events=_printer(as_json),
                 meter=CallMeter(),
                 actor="cli:optimize",
@@ -174,7 +225,8 @@ def optimize_cmd(
     c.print(f"run {res.run_id}: [bold]{res.status}[/]")
     if res.incumbent_score is not None:
         c.print(
-            f"incumbent {res.incumbent_score:.3f} → candidate {res.candidate_score:.3f} (p={res.p_value})"
+            f"incumbent {res.incumbent_score:.3f} → candidate {res.candidate_score:.3f}"
+            + (f" (p={res.p_value:.4g})" if res.p_value is not None else "")
         )
     for r in res.decision.reasons:
         c.print(f"  {r}", highlight=False)

@@ -7,24 +7,24 @@ from typing import Any
 import typer
 
 from diffprompt.cli import common
+from diffprompt.optimize.record import RunRecord
 
 app = typer.Typer(help="Optimizer runs: list and inspect their records.", no_args_is_help=True)
 
 
-def _row(r: dict[str, Any]) -> dict[str, Any]:
-    d = r.get("decision") or {}
-    st = d.get("stats") or {}
+def _row(rec: RunRecord) -> dict[str, Any]:
+    st = rec.decision.stats if rec.decision is not None else {}
     return {
-        "run_id": r.get("run_id"),
-        "slot": r.get("slot"),
-        "status": r.get("status"),
-        "editor": r.get("editor"),
-        "decision": d.get("kind"),
+        "run_id": rec.run_id,
+        "slot": rec.slot,
+        "status": rec.status,
+        "editor": rec.editor,
+        "decision": rec.decision.kind if rec.decision is not None else None,
         "p_value": st.get("p_value"),
         "incumbent": st.get("incumbent_mean"),
         "candidate": st.get("candidate_mean"),
-        "promoted_version": r.get("promoted_version"),
-        "started_at": r.get("started_at"),
+        "promoted_version": rec.promoted_version,
+        "started_at": rec.started_at,
     }
 
 
@@ -41,9 +41,8 @@ def list_cmd(
     store = common.open_store(ctx)
     try:
         abandon_expired(store, by="cli:runs-list", slot=slot)  # a dead run must not stay "running" (issue 13.8)
-        rows = [_row(r) for r in store.list_runs(slot) if not str(r.get("status", "")).startswith("job")][
-            :limit
-        ]
+        records = [RunRecord.from_json(r) for r in store.list_runs(slot)]
+        rows = [_row(r) for r in records if not r.status.startswith("job")][:limit]
     finally:
         store.close()
     if as_json:
@@ -88,28 +87,34 @@ def show_cmd(
         common.print_json(rec)
         return
     c = common.console
-    r = _row(rec)
-    c.print(f"[bold]{run_id}[/] slot={r['slot']} status={r['status']} editor={r['editor']}")
-    d = rec.get("decision") or {}
-    c.print(f"decision: {d.get('kind')}", highlight=False)
-    for reason in d.get("reasons", []):
-        c.print(f"  {reason}", highlight=False)
-    c.print("blamed spans:")
-    for row in (rec.get("attribution") or [])[:8]:
-        why = next((e.get("reason") for e in row["evidence"] if e.get("reason")), "")
+    run = RunRecord.from_json(rec)
+    c.print(f"{run_id} slot={run.slot} status={run.status} editor={run.editor}", markup=False, highlight=False)
+    d = run.decision
+    c.print(f"decision: {d.kind if d is not None else '-'}", highlight=False)
+    for reason in d.reasons if d is not None else ():
+        c.print(f"  {reason}", highlight=False, markup=False)
+    if run.cases is not None:
+        cu = run.cases
         c.print(
-            f"  {row['span_id']} {row['score']:.3f}{' insert' if row['insert'] else ''} {why[:90]}",
+            f"cases: {len(cu.holdout)} held out for the gate, {len(cu.screen)} screening; "
+            f"the blamer read {len(cu.blamer_trace_ids)} traces, the editor {len(cu.editor_trace_ids)}",
             highlight=False,
         )
-    fin = rec.get("finalist")
-    if fin:
-        c.print("finalist diff:")
-        c.print(fin.get("diff", ""), highlight=False, markup=False)
-    cost = rec.get("cost") or {}
-    c.print(
-        f"cost: {cost.get('target_calls')} target calls, "
-        f"{cost.get('input_tokens', 0) + cost.get('output_tokens', 0)} tokens, "
-        f"${cost.get('cost_usd', 0):.4f}; "
-        f"timings {rec.get('timings')}",
-        highlight=False,
-    )
+    c.print("blamed spans:")
+    for row in run.attribution[:8]:
+        why = next((str(e["reason"]) for e in row.evidence if e.get("reason")), "")
+        c.print(
+            f"  {row.span_id} {row.score:.3f}{' insert' if row.insert else ''} {why[:90]}",
+            highlight=False,
+            markup=False,
+        )
+    if run.finalist is not None:
+        c.print(f"finalist diff ({run.finalist.label}):")
+        c.print(run.finalist.diff, highlight=False, markup=False)
+    cost = run.cost
+    if cost is not None:
+        timings = ", ".join(f"{k} {v:.2f}s" for k, v in run.timings.items())
+        c.print(
+            f"cost: {cost.target_calls} target calls, {cost.tokens} tokens, ${cost.cost_usd:.4f}; timings {timings}",
+            highlight=False,
+        )
