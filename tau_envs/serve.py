@@ -11,6 +11,10 @@ It lets offline runs exercise the real ``openai`` / ``langchain-openai`` client 
 Token counts are an estimate (``ceil(chars / 4)`` of the message contents, tool-call arguments and
 tool schemas), good enough for metering offline runs. Errors are OpenAI-style JSON bodies. Built on
 the stdlib ``ThreadingHTTPServer`` with HTTP/1.1 keep-alive; nothing starts at import.
+
+Requests are checked before their body is read: the API key first (401), then ``Content-Length``
+(missing on a chunked body: 411; not a number or negative: 400; over ``max_body_bytes``, 8 MiB by
+default: 413). A request refused before its body was read closes the connection.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from tau_envs.tokens import completion_tokens, estimate_tokens, prompt_tokens
 
 __all__ = ["ServerHandle", "completion_body", "estimate_tokens", "policy_responder", "start_server"]
 
+MAX_BODY_BYTES = 8 * 1024 * 1024  # far above any chat request; a 10**12 Content-Length is a 413
 Responder = Callable[[Sequence[Mapping[str, Any]], Sequence[Mapping[str, Any]], int | None], dict[str, Any]]
 
 
@@ -92,6 +97,7 @@ class _ServerState:
     responder: Responder
     model: str
     api_key: str | None
+    max_body_bytes: int = MAX_BODY_BYTES
     requests: int = 0
     errors: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -110,26 +116,49 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # quiet; the CLI reports counts
         return
 
-    def _send(self, status: int, body: Mapping[str, Any]) -> None:
+    def _send(self, status: int, body: Mapping[str, Any], *, close: bool = False) -> None:
         data = json.dumps(body).encode("utf-8")
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
+        if close:  # the request body was not read: the connection cannot be reused
+            self.send_header("Connection", "close")
+            self.close_connection = True
         self.end_headers()
         self.wfile.write(data)
 
-    def _error(self, status: int, message: str, kind: str = "invalid_request_error") -> None:
+    def _error(self, status: int, message: str, kind: str = "invalid_request_error", *, close: bool = False) -> None:
         with self.state.lock:
             self.state.errors += 1
-        self._send(status, {"error": {"message": message, "type": kind, "param": None, "code": None}})
+        self._send(status, {"error": {"message": message, "type": kind, "param": None, "code": None}}, close=close)
 
-    def _authorized(self) -> bool:
+    def _authorized(self, *, close: bool = False) -> bool:
         if not self.state.api_key:
             return True
         if self.headers.get("Authorization", "") == f"Bearer {self.state.api_key}":
             return True
-        self._error(401, "invalid API key", "authentication_error")
+        self._error(401, "invalid API key", "authentication_error", close=close)
         return False
+
+    def _body_length(self) -> int | None:
+        """The checked ``Content-Length`` (0 when absent), or None after answering 400/411/413."""
+        raw = self.headers.get("Content-Length")
+        if raw is None:
+            if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+                self._error(411, "send the body with a Content-Length (chunked bodies are not supported)", close=True)
+                return None
+            return 0
+        text = raw.strip()
+        if not text.isdigit() or not text.isascii():
+            self._error(400, f"bad Content-Length {raw[:40]!r}: give the body size in bytes", close=True)
+            return None
+        n = int(text)
+        if n > self.state.max_body_bytes:
+            self._error(
+                413, f"request body of {n} bytes is over the {self.state.max_body_bytes}-byte limit", close=True
+            )
+            return None
+        return n
 
     def do_GET(self) -> None:
         if not self._authorized():
@@ -151,10 +180,12 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(404, f"unknown path {self.path}; serving /v1/chat/completions and /v1/models")
 
     def do_POST(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        raw = self.rfile.read(length) if length else b""
-        if not self._authorized():
+        if not self._authorized(close=True):  # the key first: an unauthorised body is never read
             return
+        length = self._body_length()
+        if length is None:
+            return
+        raw = self.rfile.read(length) if length else b""
         if self.path.split("?")[0].rstrip("/") not in ("/v1/chat/completions", "/chat/completions"):
             self._error(404, f"unknown path {self.path}; POST /v1/chat/completions")
             return
@@ -245,13 +276,16 @@ def start_server(
     threshold: float | None = None,
     error_rate: float = 0.0,
     background: bool = True,
+    max_body_bytes: int = MAX_BODY_BYTES,
 ) -> ServerHandle:
     """Bind the server (``port=0`` picks a free port) and, with ``background``, serve on a daemon thread.
 
     ``responder`` replaces the simulated policy (tests); ``api_key`` makes the server require
-    ``Authorization: Bearer <key>``. Only loopback hosts are allowed. Raises ``ConfigError`` when the
-    port is taken.
+    ``Authorization: Bearer <key>``; a request body over ``max_body_bytes`` is refused with a 413. Only
+    loopback hosts are allowed. Raises ``ConfigError`` when the port is taken.
     """
+    if max_body_bytes < 1:
+        raise ConfigError(f"max_body_bytes must be >= 1, not {max_body_bytes}")
     if host not in ("127.0.0.1", "localhost", "::1"):
         raise ConfigError(f"the simulated model server binds to loopback only, not {host!r}")
     state = _ServerState(
@@ -259,6 +293,7 @@ def start_server(
         or policy_responder(domain, seed=seed, threshold=threshold, error_rate=error_rate),
         model=model,
         api_key=api_key,
+        max_body_bytes=max_body_bytes,
     )
     handler = type("SimHandler", (_Handler,), {"state": state})
     try:

@@ -383,9 +383,11 @@ class ChatClient:
         try:
             resp = self._sdk().chat.completions.create(**kwargs)
         except openai.OpenAIError as exc:
+            from diffprompt.urls import mask_url, scrub
+
             raise ModelError(
-                f"{self.model} at {self.base_url or DEFAULT_OPENAI_BASE_URL} failed: "
-                f"{type(exc).__name__}: {exc}"
+                f"{self.model} at {mask_url(self.base_url or DEFAULT_OPENAI_BASE_URL)} failed: "
+                f"{type(exc).__name__}: {scrub(str(exc), self.base_url)}"
             ) from exc
         if not resp.choices:
             raise ModelError(f"{self.model} returned no choices")
@@ -601,11 +603,14 @@ def check_reachable(
     ms = parse_model_spec(spec) if isinstance(spec, str) else spec
     if ms.provider == "sim":
         return None
+    from diffprompt.urls import mask_url, scrub
+
     url = (base_url or DEFAULT_OPENAI_BASE_URL).rstrip("/")
+    shown = mask_url(url)  # a password in --base-url is never printed
     if not api_key:
         raise ConfigError(
             f"{ms} needs an API key: set OPENAI_API_KEY (any non-empty value for a local "
-            f"OpenAI-compatible server) — base URL {url}"
+            f"OpenAI-compatible server) — base URL {shown}"
         )
     import httpx
 
@@ -615,12 +620,13 @@ def check_reachable(
         return Reachability(base_url=url, busy=True)
     except (httpx.HTTPError, OSError) as exc:
         raise ConfigError(
-            f"cannot reach the OpenAI-compatible endpoint {url} for {ms} ({type(exc).__name__}: {exc}); "
+            f"cannot reach the OpenAI-compatible endpoint {shown} for {ms} "
+            f"({type(exc).__name__}: {scrub(str(exc), url)}); "
             "check OPENAI_BASE_URL / --base-url and that the server is running"
         ) from None
     if resp.status_code in (401, 403):
         raise ConfigError(
-            f"{url} rejected the API key for {ms} (HTTP {resp.status_code}); check OPENAI_API_KEY"
+            f"{shown} rejected the API key for {ms} (HTTP {resp.status_code}); check OPENAI_API_KEY"
         )
     models: tuple[str, ...] = ()
     if resp.status_code == 200:
@@ -631,5 +637,5 @@ def check_reachable(
     elif resp.status_code == 503:  # "loading model" / all slots busy (llama.cpp, vLLM)
         return Reachability(base_url=url, busy=True)
     elif resp.status_code >= 500:
-        raise ConfigError(f"{url} answered HTTP {resp.status_code} for {ms}; is the server healthy?")
+        raise ConfigError(f"{shown} answered HTTP {resp.status_code} for {ms}; is the server healthy?")
     return Reachability(base_url=url, models=models)

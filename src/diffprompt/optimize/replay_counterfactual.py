@@ -126,7 +126,12 @@ class OpenAIToolChat:
                 raise ContextOverflow(str(exc)[:300]) from exc
             raise ModelError(f"{self.model} rejected the request: {exc}") from exc
         except openai.OpenAIError as exc:
-            raise ModelError(f"{self.model} at {self.base_url} failed: {type(exc).__name__}: {exc}") from exc
+            from diffprompt.urls import mask_url, scrub
+
+            raise ModelError(
+                f"{self.model} at {mask_url(str(self.base_url))} failed: "
+                f"{type(exc).__name__}: {scrub(str(exc), self.base_url)}"
+            ) from exc
         if not resp.choices:
             raise ModelError(f"{self.model} returned no choices")
         msg = resp.choices[0].message.model_dump(exclude_none=True)

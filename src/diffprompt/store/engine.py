@@ -29,8 +29,10 @@ def parse_url(url: str) -> URL:
     try:
         u = make_url(url)
     except Exception as exc:
+        from diffprompt.urls import scrub
+
         raise ConfigError(
-            f"invalid database URL {url!r} ({exc}); use sqlite:///path/to.db or "
+            f"invalid database URL {safe_url(url)!r} ({scrub(str(exc), url)}); use sqlite:///path/to.db or "
             "postgresql+psycopg://user:pass@host:5432/db"
         ) from None
     if u.drivername in ("postgresql", "postgres", "postgresql+psycopg2"):
@@ -46,11 +48,12 @@ def parse_url(url: str) -> URL:
 
 
 def safe_url(url: str | URL) -> str:
-    """The URL with its password hidden (for messages and logs)."""
-    try:
-        return (url if isinstance(url, URL) else make_url(url)).render_as_string(hide_password=True)
-    except Exception:
-        return "<unparseable url>"
+    """The URL with its password hidden (for messages and logs); the same masking as ``--base-url``."""
+    from diffprompt.urls import mask_url
+
+    if isinstance(url, str):
+        return mask_url(url)
+    return url.render_as_string(hide_password=True)
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
