@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,6 +28,7 @@ from diffprompt.store._convert import (
     version_to_row,
 )
 from diffprompt.store.engine import IMMEDIATE, sqlite_file_identity, translate_errors
+from diffprompt.store.sql_runs import SQLRunLogAndLeases
 from diffprompt.store.tables import AuditRow, FeedbackRow, LeaseRow, RunRow, SlotRow, TraceRow, VersionRow
 from diffprompt.types import (
     AuditAction,
@@ -45,7 +46,7 @@ S, V, A, T, F, R, L = (t.__table__ for t in _TABLES)
 _CHUNK = 500
 
 
-class SQLStore:
+class SQLStore(SQLRunLogAndLeases):
     """A ``Store`` on an SQLAlchemy ``Engine`` (schema created by the Alembic migrations)."""
 
     def __init__(self, engine: Engine, *, clock: Callable[[], datetime] = utcnow) -> None:
@@ -418,56 +419,6 @@ class SQLStore:
             last=conv.process_result_value(last, None) if last else None,
         )
 
-    # --- runs and leases ----------------------------------------------------------------------
-    def save_run(self, run_id: str, slot: str, record: dict[str, Any], *, status: str) -> None:
-        now = self._clock()
-        stmt = self._insert(R).values(
-            id=run_id, slot=slot, status=status, record=record, created_at=now, updated_at=now
-        )
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["id"], set_={"slot": slot, "status": status, "record": record, "updated_at": now}
-        )
-        with self._write() as c:
-            c.execute(stmt)
-
-    def get_run(self, run_id: str) -> dict[str, Any]:
-        with self._read() as c:
-            row = c.execute(sa.select(R).where(R.c.id == run_id)).mappings().first()
-        if row is None:
-            raise NotFoundError(f"unknown optimizer run {run_id!r}")
-        return _run_view(row)
-
-    def list_runs(self, slot: str | None = None, *, limit: int | None = None) -> list[dict[str, Any]]:
-        q = sa.select(R).order_by(R.c.created_at.desc(), R.c.id)
-        if slot is not None:
-            q = q.where(R.c.slot == slot)
-        if limit is not None:
-            q = q.limit(limit)
-        with self._read() as c:
-            return [_run_view(r) for r in c.execute(q).mappings()]
-
-    def acquire_lease(self, name: str, owner: str, ttl_s: float) -> bool:
-        now = self._clock()
-        until = now + timedelta(seconds=ttl_s)
-        with self._write() as c:
-            row = c.execute(sa.select(L).where(L.c.name == name).with_for_update()).mappings().first()
-            if row is None:
-                got = c.execute(
-                    self._insert(L)
-                    .on_conflict_do_nothing(index_elements=["name"])
-                    .values(name=name, owner=owner, expires_at=until)
-                    .returning(L.c.name)
-                ).first()
-                return got is not None
-            if row["owner"] != owner and row["expires_at"] > now:
-                return False
-            c.execute(L.update().where(L.c.name == name).values(owner=owner, expires_at=until))
-            return True
-
-    def release_lease(self, name: str, owner: str) -> None:
-        with self._write() as c:
-            c.execute(L.delete().where(L.c.name == name, L.c.owner == owner))
-
     def close(self) -> None:
         self.engine.dispose()
 
@@ -570,15 +521,3 @@ def _feedback(r: Any) -> Feedback:
         source=r["source"],
         created_at=r["created_at"],
     )
-
-
-def _run_view(r: Any) -> dict[str, Any]:
-    out = dict(r["record"] or {})
-    out.update(
-        run_id=r["id"],
-        slot=r["slot"],
-        status=r["status"],
-        created_at=r["created_at"],
-        updated_at=r["updated_at"],
-    )
-    return out
