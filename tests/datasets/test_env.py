@@ -155,3 +155,11 @@ def test_traces_carry_no_other_examples_labels(sentiment_file: Path) -> None:
     user = str(res.trace.messages[1]["content"])
     assert "positive" not in user and "negative" not in user  # the example's text only, never a label
     assert TraceWithFeedback(trace=res.trace).reward is None  # reward arrives as feedback when recorded
+
+
+def test_label_blamer_on_the_default_seeds(shared_datasets: Path) -> None:
+    for task in ("sst2", "sst5", "mrpc", "snli"):
+        data = load_dataset(shared_datasets / task / "dev.jsonl")
+        seed = default_seed_prompt(data)
+        fmt = LabelBlamer(data.labels)._format_spans([s for s in segment(seed) if s.kind != "heading"])
+        assert [s.text for s in fmt] == [seed.strip().splitlines()[-1]], task  # only the answer-format line

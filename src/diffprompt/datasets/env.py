@@ -19,6 +19,7 @@ Spec: ``dataset:PATH[?key=value&...]`` with keys ``labels`` (comma-separated lab
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -217,14 +218,15 @@ def feedback_comment(trace: Trace, labels: Sequence[str]) -> str:
     return f"Answered {md.get('predicted')!r} but the correct label is {md.get('gold')!r}."
 
 
-_FORMAT_WORDS = ("answer", "respond", "reply", "output", "word", "label", "one of")
+_FORMAT = re.compile(r"\b(?:answer|respond|reply|output|label)\w*\b|\bone word\b|\bone of\b", re.I)
 
 
 class LabelBlamer:
     """Offline ``Blamer`` for dataset episodes, from the trace and its reward only.
 
-    An unparseable reply blames the spans that state the answer format (they mention a label or
-    an answer word), or — when none does — asks for a missing format rule after the last span; a
+    Format spans are those with an answer cue (answer, respond, reply, output, label, "one of",
+    "one word"); when no span has one, those naming every label. An unparseable reply blames the
+    format spans, or — when there are none — asks for a missing format rule after the last span; a
     wrong label blames the spans that describe the decision (every other editable span). The hint
     is the format sentence built from the label set, never an example's answer.
     """
@@ -233,16 +235,19 @@ class LabelBlamer:
         self.labels = tuple(labels)
         self.hint = f"Answer with exactly one of: {', '.join(self.labels)}."
 
-    def _is_format(self, text: str) -> bool:
-        low = text.lower()
-        return any(w in low for w in _FORMAT_WORDS) or sum(lb.lower() in low for lb in self.labels) >= 2
+    def _format_spans(self, spans: Sequence[Any]) -> list[Any]:
+        cued = [s for s in spans if _FORMAT.search(s.text)]
+        if cued:
+            return cued
+        low = [s.text.lower() for s in spans]
+        return [s for s, t in zip(spans, low, strict=True) if all(lb.lower() in t for lb in self.labels)]
 
     def blame(self, prompt: PromptVersion, trace: TraceWithFeedback) -> list[Blame]:
         md = trace.trace.metadata
         spans = [s for s in prompt.spans if s.kind != "heading"]
         if not spans or "gold" not in md:
             return []
-        fmt = [s for s in spans if self._is_format(s.text)]
+        fmt = self._format_spans(spans)
         tid = trace.trace.id
         if md.get("unparsed"):
             if not fmt:
