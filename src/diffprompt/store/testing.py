@@ -431,6 +431,8 @@ def check_feedback_validation_is_all_or_nothing(h: StoreHarness) -> None:
         Feedback(trace_id="tr_2", kind="thumbs", value=1.0),  # type: ignore[arg-type]
         Feedback(trace_id="tr_2", kind="comment", value=None, text="  "),
         Feedback(trace_id="tr_2", kind="comment", value=0.5, text="x"),
+        Feedback(trace_id="tr_2", kind="comment", value=None, text=None),  # type: ignore[arg-type]
+        Feedback(trace_id="tr_2", kind="reward", value=1.0, text=None),  # type: ignore[arg-type]
     ):
         with raises(ValidationError):
             store.add_feedback([good, bad])
