@@ -54,21 +54,31 @@ class TauReplay:
         self._lock = threading.Lock()
 
     def cases(self, traces: Sequence[TraceWithFeedback]) -> list[Case]:
-        """One case per distinct replay key of this domain and split (first trace wins)."""
-        out: dict[str, Case] = {}
+        """One case per distinct replay key of this domain and split, in task order.
+
+        The result does not depend on the order the traces arrived in (concurrent live traffic
+        records them in completion order): per key, the trace with the lowest reward stands for the
+        case (a failure is what the round must see), ties broken by thread id.
+        """
+        best: dict[str, TraceWithFeedback] = {}
+        index: dict[str, int] = {}
         for t in traces:
             key = t.trace.replay_key
             parsed = parse_replay_key(key) if key else None
-            if parsed is None or key in out:
+            if parsed is None or key is None:
                 continue
             dom, split, idx = parsed
             if dom != self.domain.name or split != self.domain.split or not 0 <= idx < len(self.domain.tasks):
                 continue
-            task = self.domain.task(idx)
-            out[str(key)] = Case(
-                id=str(key), replay_key=key, slice=task.family or "", trace_id=t.trace.id, data={"index": idx}
-            )
-        return list(out.values())
+            cur = best.get(key)
+            if cur is None or _rank(t) < _rank(cur):
+                best[key], index[key] = t, idx
+        out = []
+        for key in sorted(best, key=lambda k: index[k]):
+            task = self.domain.task(index[key])
+            out.append(Case(id=key, replay_key=key, slice=task.family or "", trace_id=best[key].trace.id,
+                            data={"index": index[key]}))
+        return out
 
     def all_cases(self) -> list[Case]:
         """Every task of the split as a case (for benchmarks and held-out sets beyond the window)."""
@@ -133,7 +143,8 @@ class TauReplay:
             tool_calls=sum(len(m.get("tool_calls") or ()) for m in res.messages),
             replay_key=case.replay_key,
             error=res.error,
-            metadata={"task_index": idx, "trial": trial, "seed": seed, "family": task.family or ""},
+            metadata={"task_index": idx, "trial": trial, "seed": seed, "family": task.family or "",
+                      "user_comments": list(res.comments)},
         )
         return ReplayResult(
             case_id=case.id,
@@ -147,3 +158,9 @@ class TauReplay:
             seconds=time.perf_counter() - t0,
             slice=task.family or "",
         )
+
+
+def _rank(t: TraceWithFeedback) -> tuple[float, str, str]:
+    """Order of the traces of one case: lowest reward first (unscored last), then thread and trace id."""
+    reward = t.reward
+    return (2.0 if reward is None else float(reward), t.trace.thread_id or "", t.trace.id)
