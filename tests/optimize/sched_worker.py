@@ -17,9 +17,8 @@ sys.path[:0] = [str(Path(__file__).resolve().parents[2]), str(Path(__file__).res
 
 from diffprompt.optimize.attribution import ExplainBlamer, Explanation  # noqa: E402
 from diffprompt.optimize.config import OptimizeConfig  # noqa: E402
-from diffprompt.optimize.editors import ARInfillEditor  # noqa: E402
-from diffprompt.optimize.oracle import HintFiller  # noqa: E402
 from diffprompt.optimize.loop import run_round  # noqa: E402
+from diffprompt.optimize.oracle import OracleEditor  # noqa: E402
 from diffprompt.optimize.replay import FakeReplay  # noqa: E402
 from diffprompt.scheduler import Worker  # noqa: E402
 from diffprompt.store import open_store  # noqa: E402
@@ -63,7 +62,7 @@ def main() -> None:
             store,
             job.slot,
             env=world(),
-            editor=ARInfillEditor(HintFiller(explore=0.0)),
+            editor=OracleEditor(explore=0.0),  # a labelled ceiling: the scheduler is under test, not the editor
             config=cfg,
             blamer=ExplainBlamer(explain),
             run_id=run_id,
