@@ -6,11 +6,11 @@ from datetime import UTC, datetime
 import pytest
 import torch
 
-from diffprompt.dlm.corpus import generate_documents
 from diffprompt.dlm.model import BuiltinDLM, MDConfig, MDTransformer
 from diffprompt.dlm.tokenizer import BuiltinTokenizer, train_tokenizer
 from diffprompt.spans import segment
 from diffprompt.types import Feedback, PromptVersion, Trace, TraceWithFeedback
+from training.dlm.corpus import generate_documents
 
 T0 = datetime(2024, 5, 15, tzinfo=UTC)
 
@@ -75,7 +75,7 @@ def make_trace(
 
 @pytest.fixture(scope="session")
 def small_tok() -> BuiltinTokenizer:
-    return train_tokenizer(generate_documents(300, 5, include_worlds=False), vocab_size=1024)
+    return train_tokenizer(generate_documents(300, 5), vocab_size=1024)
 
 
 @pytest.fixture(scope="session")

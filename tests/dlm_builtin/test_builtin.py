@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from diffprompt.dlm.base import DiffusionLM
-from diffprompt.dlm.corpus import generate_documents
 from diffprompt.dlm.layout import build_layout, span_pieces
 from diffprompt.dlm.likelihood import prompt_span_nelbo, span_nelbo
 from diffprompt.dlm.model import BUILTIN_DIR, load_builtin
 from diffprompt.dlm.sampler import infill
+from training.dlm.corpus import generate_documents
 
 from .conftest import make_prompt, make_trace
 
@@ -27,7 +27,7 @@ def builtin():
 
 
 def _heldout(n: int):
-    docs = generate_documents(n, HELDOUT_SEED, include_worlds=False)
+    docs = generate_documents(n, HELDOUT_SEED)
     return [make_prompt(d, vid=f"h{i}") for i, d in enumerate(docs)]
 
 
@@ -60,9 +60,9 @@ def _batch(builtin, layouts):
 
 @pytest.fixture(scope="module")
 def unigram(builtin):
-    from diffprompt.dlm.train import unigram_logprobs
+    from training.dlm.train import unigram_logprobs
 
-    return unigram_logprobs(builtin.tokenizer, generate_documents(300, 0, include_worlds=False))
+    return unigram_logprobs(builtin.tokenizer, generate_documents(300, 0))
 
 
 def test_fills_heldout_tokens_well_above_unigram(builtin, unigram):
@@ -132,6 +132,8 @@ def test_trace_conditioning_runs_end_to_end(builtin):
     tr = [make_trace(1, reward=0.0, comment="The agent cancelled without asking me to confirm.")]
     sid = next(s.id for s in p.spans if "Before cancelling" in s.text)
     ed = DLMEditor(builtin, steps=16, temperature=0.5)
-    cands = ed.propose(p, [sid], tr, 3, seed=0)
+    from diffprompt.editing import EditRequest
+
+    cands = ed.propose(EditRequest(prompt=p, span_ids=(sid,), traces=tuple(tr), n=3, seed=0))
     assert cands and all(c.changed_span_ids == (sid,) for c in cands)
     assert all(c.text.startswith("# Airline agent policy") for c in cands)

@@ -6,11 +6,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from diffprompt.dlm.corpus import DOMAINS, rule
 from diffprompt.dlm.layout import build_layout, decode_candidate, render_trace
 from diffprompt.dlm.redact import redact
 from diffprompt.errors import ModelError, ValidationError
 from diffprompt.spans import replace_spans
+from training.dlm.corpus import DOMAINS, rule
 
 from .conftest import make_prompt, make_trace
 

@@ -15,11 +15,11 @@ from tests.optimize.test_loop import CFG, RULE, _store, _world
 
 @pytest.fixture(scope="module")
 def tiny():
-    from diffprompt.dlm.corpus import generate_documents
     from diffprompt.dlm.model import BuiltinDLM, MDConfig, MDTransformer
     from diffprompt.dlm.tokenizer import train_tokenizer
+    from training.dlm.corpus import generate_documents
 
-    tok = train_tokenizer(generate_documents(60, 5, include_worlds=False), vocab_size=400)
+    tok = train_tokenizer(generate_documents(60, 5), vocab_size=400)
     torch.manual_seed(0)
     cfg = MDConfig(vocab_size=tok.vocab_size, d_model=32, n_layers=1, n_heads=2, d_ff=64, max_length=768)
     return BuiltinDLM(MDTransformer(cfg), tok, name="tiny")

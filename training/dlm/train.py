@@ -23,10 +23,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from diffprompt.dlm.infill_rows import InfillRow, infill_row
 from diffprompt.dlm.model import MDConfig, MDTransformer, save_model
 from diffprompt.dlm.tokenizer import BuiltinTokenizer, train_tokenizer
 from diffprompt.spans import segment
+from training.dlm.infill_rows import InfillRow, infill_row, world_infill_row
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -55,10 +55,9 @@ class TrainConfig:
     max_minutes: float = 0.0  # safety stop (0 = none); the step reached is recorded in metrics
     init_from: str = ""  # continue from a checkpoint dir (its tokenizer and weights); "" = from scratch
     batch_seed: int | None = None  # seed of batches, masks (default: seed); vary it for a second phase
-    infill_batch: int = 0  # rows per step of the span-infill objective on degraded world policies (0 = off)
+    infill_batch: int = 0  # rows per step of the span-infill objective on degraded corpus policies (0 = off)
     insert_min: int = 48  # mask-run length floor of an insertion slot (as DLMEditorConfig.insert_min)
     infill_traces: bool = False  # prefix infill rows with rendered failing-trace snippets (as the layout does)
-    world_copies: int = 0  # extra copies of every full world policy in the diffusion stream (upweighting)
 
 
 def encode_document(tok: BuiltinTokenizer, text: str) -> tuple[list[int], list[tuple[int, int]]]:
@@ -145,10 +144,14 @@ def infill_loss(
     return F.cross_entropy(logits.flatten(0, 1), y.flatten(), ignore_index=-100)
 
 
-def _lr(step: int, cfg: TrainConfig) -> float:
+def _lr(step: int, cfg: TrainConfig, elapsed_s: float = 0.0) -> float:
+    """Warm-up, then cosine decay over the steps — or over ``max_minutes`` when that runs out first."""
     if step < cfg.warmup:
         return cfg.lr * (step + 1) / cfg.warmup
     frac = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    if cfg.max_minutes:
+        frac = max(frac, elapsed_s / (60 * cfg.max_minutes))
+    frac = min(1.0, frac)
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * frac)))
 
 
@@ -158,7 +161,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, log: Callable[[str], None] =
     Deterministic for a given ``cfg`` (same seed → same corpus, tokenizer, batches and init) on the
     same torch build and thread count. Returns the metrics dict also written to ``metrics.json``.
     """
-    from diffprompt.dlm.corpus import split_corpus
+    from training.dlm.corpus import split_corpus
 
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
@@ -173,12 +176,6 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, log: Callable[[str], None] =
         tok = init.tokenizer
     else:
         tok = train_tokenizer(train_docs, vocab_size=cfg.vocab_size)
-    if cfg.world_copies:
-        from diffprompt.dlm.corpus import world_text
-
-        pol = list(world_text().policies) * cfg.world_copies
-        train_docs = list(train_docs) + pol
-        random.Random(cfg.seed + 5).shuffle(train_docs)
     log(f"corpus: {len(train_docs)} train / {len(held_docs)} held-out docs; vocab {tok.vocab_size}")
     stream = torch.tensor(build_stream(tok, train_docs, rng=rng, eos_prob=cfg.eos_insert_prob))
     log(f"train stream: {stream.numel()} tokens")
@@ -214,7 +211,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, log: Callable[[str], None] =
         starts = torch.randint(0, stream.numel() - cfg.seq_len, (cfg.batch_size,), generator=gen)
         x = torch.stack([stream[s : s + cfg.seq_len] for s in starts.tolist()])
         for g in opt.param_groups:
-            g["lr"] = _lr(step, cfg)
+            g["lr"] = _lr(step, cfg, time.perf_counter() - t0)
         loss = diffusion_loss(model, x, mask_id=tok.mask_id, eps=cfg.eps, generator=gen)
         if cfg.infill_batch:
             rows: list[InfillRow] = []
@@ -222,7 +219,6 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, log: Callable[[str], None] =
                 row = infill_row(
                     tok,
                     row_rng,
-                    domain=row_rng.choice(("airline", "airline", "retail")),
                     bos_id=tok.bos_id,
                     mask_id=tok.mask_id,
                     eos_id=tok.eos_id,
@@ -239,13 +235,15 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, log: Callable[[str], None] =
         opt.step()
         done = step + 1
         if step % 50 == 0 or step == cfg.steps - 1:
-            log(f"step {step} loss {loss.item():.4f} lr {_lr(step, cfg):.2e} {time.perf_counter() - t0:.0f}s")
+            el = time.perf_counter() - t0
+            log(f"step {step} loss {loss.item():.4f} lr {_lr(step, cfg, el):.2e} {el:.0f}s")
     model.eval()
     train_s = time.perf_counter() - t0
     save_model(model, tok, out_dir)
     log("evaluating on the held-out documents")
     metrics = evaluate_model(model, tok, held_docs, train_docs=train_docs, seed=cfg.seed)
-    metrics["world_slots"] = evaluate_infill(model, tok)
+    metrics["corpus_slots"] = evaluate_infill(model, tok)
+    metrics["heldout_world_slots"] = {d: evaluate_infill(model, tok, domain=d) for d in ("airline", "retail")}
     metrics["train"] = {
         "config": asdict(cfg),
         "steps_done": done,
@@ -259,10 +257,12 @@ def train(cfg: TrainConfig, out_dir: str | Path, *, log: Callable[[str], None] =
 
 @torch.no_grad()
 def evaluate_infill(
-    model: MDTransformer, tok: BuiltinTokenizer, *, n_rows: int = 24, seed: int = 10_007
+    model: MDTransformer, tok: BuiltinTokenizer, *, n_rows: int = 24, seed: int = 10_007, domain: str | None = None
 ) -> dict[str, float]:
-    """Slot-filling accuracy on fresh span-infill rows (degraded world policies, all slot positions masked).
+    """Slot-filling accuracy on fresh infill rows, all slot positions masked.
 
+    ``domain="airline"|"retail"``: the held-out τ worlds' policies (never trained on), no feedback.
+    ``domain=None``: held-out rows of the training domains with judge/user feedback and traces.
     One forward per row, argmax at every masked position, against the rule sentence (+ [EOS] padding);
     ``content_accuracy`` counts only the positions whose target is a real token. Rows come from a
     ``random.Random(seed)`` stream that training (``seed + 11``) does not use.
@@ -272,9 +272,11 @@ def evaluate_infill(
     n = correct = c_n = c_correct = ce = 0.0
     done = 0
     while done < n_rows:
-        row = infill_row(
-            tok, rng, domain=rng.choice(("airline", "retail")), bos_id=tok.bos_id, mask_id=tok.mask_id,
-            eos_id=tok.eos_id, max_len=model.cfg.max_length,
+        ids = {"bos_id": tok.bos_id, "mask_id": tok.mask_id, "eos_id": tok.eos_id, "max_len": model.cfg.max_length}
+        row = (
+            world_infill_row(tok, rng, domain=domain, **ids)
+            if domain
+            else infill_row(tok, rng, traces=True, **ids)
         )
         if row is None:
             continue
