@@ -52,7 +52,7 @@ def write_section(lines: list[str]) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="smaller world and fewer throughput episodes")
-    ap.add_argument("--editors", default="dlm,ar,rewrite")
+    ap.add_argument("--editors", default="dlm,oracle,oracle-rewrite")  # ar/rewrite need --editor-model
     args = ap.parse_args()
     scenario = DEFAULT_SCENARIO.with_world(tasks=40) if args.quick else DEFAULT_SCENARIO
     n_tasks = scenario.world_tasks

@@ -24,7 +24,7 @@ def _small(home: Path, **kw: object) -> DemoConfig:
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[object, list[DemoEvent]]:
     home = tmp_path_factory.mktemp("demo-home")
     events: list[DemoEvent] = []
-    result = run_demo(_small(home, editor="ar"), emit=events.append)
+    result = run_demo(_small(home, editor="oracle"), emit=events.append)  # ar needs a model now
     return result, events
 
 
