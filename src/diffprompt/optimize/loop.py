@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from diffprompt.editing import Editor
-from diffprompt.errors import BudgetExceeded
+from diffprompt.errors import BudgetExceeded, ConflictError
 from diffprompt.optimize.attribution import Blamer, SpanLikelihood, SpanScore, attribute, split_window
 from diffprompt.optimize.config import OptimizeConfig
 from diffprompt.optimize.gate import decide
@@ -219,12 +219,19 @@ class _Round:
         )
         self.log.update(scores={**self.log.record.scores, v.id: outcome.candidate})
         reason = f"optimizer run {run_id}: {d.reasons[0]}"
-        if self.cfg.promote_mode == "canary":
-            self.store.set_canary(self.slot, v.id, self.cfg.canary_share, actor=self.spec.actor, reason=reason)
-            status = "canary"
-        else:
-            self.store.promote(self.slot, v.id, actor=self.spec.actor, reason=reason)
-            status = "promoted"
+        try:  # compare-and-set: the move happens only if the incumbent is still active (atomic in the store)
+            if self.cfg.promote_mode == "canary":
+                self.store.set_canary(
+                    self.slot, v.id, self.cfg.canary_share, actor=self.spec.actor, reason=reason,
+                    expected_active=incumbent.id,
+                )
+                status = "canary"
+            else:
+                self.store.promote(self.slot, v.id, actor=self.spec.actor, reason=reason, expected_active=incumbent.id)
+                status = "promoted"
+        except ConflictError as exc:
+            d = GateDecision(kind="reject", stats=dict(d.stats), reasons=(f"not promoting: {exc}",))
+            return self.finish("rejected", d, incumbent, outcome=outcome)
         return self.finish(status, d, incumbent, promoted=v.id, outcome=outcome)
 
     def finish(

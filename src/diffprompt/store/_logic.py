@@ -89,6 +89,15 @@ def check_same_slot(slot: str, version: PromptVersion, what: str) -> None:
         )
 
 
+def check_expected_active(slot: str, active: str, expected: str | None, what: str) -> None:
+    """Compare-and-set: with ``expected`` given, the pointer moves only if it still points there."""
+    if expected is not None and active != expected:
+        raise ConflictError(
+            f"cannot {what} in slot {slot!r}: the active version is now {active}, not {expected}; "
+            "someone moved it meanwhile, so this change was not applied"
+        )
+
+
 def rollback_target(history: Sequence[str], active: str, requested: str | None) -> str:
     """Where a rollback goes: ``requested``, else the version active before the current one."""
     if requested is not None:

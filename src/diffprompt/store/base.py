@@ -75,10 +75,14 @@ class Registry(Protocol):
     def active_version(self, slot: str) -> PromptVersion: ...
 
     # --- pointer moves (atomic, serialised, idempotent, audited) ------------------------------
-    def promote(self, slot: str, version_id: str, *, actor: str, reason: str) -> AuditEntry:
+    def promote(
+        self, slot: str, version_id: str, *, actor: str, reason: str, expected_active: str | None = None
+    ) -> AuditEntry:
         """Make ``version_id`` active and clear any canary, in one transaction with its audit row.
 
-        Promoting the already-active version is a no-op that returns the last audit entry.
+        Promoting the already-active version is a no-op that returns the last audit entry. With
+        ``expected_active``, a compare-and-set: the move happens only if that version is still the
+        active one, checked under the same lock as the move (``ConflictError`` otherwise).
         """
         ...
 
@@ -87,9 +91,19 @@ class Registry(Protocol):
         ...
 
     def set_canary(
-        self, slot: str, version_id: str | None, share: float, *, actor: str, reason: str
+        self,
+        slot: str,
+        version_id: str | None,
+        share: float,
+        *,
+        actor: str,
+        reason: str,
+        expected_active: str | None = None,
     ) -> AuditEntry:
-        """Serve ``version_id`` to a hashed ``share`` (0 < share < 1) of new threads; None clears."""
+        """Serve ``version_id`` to a hashed ``share`` (0 < share < 1) of new threads; None clears.
+
+        ``expected_active``: as for ``promote``, only if that version is still active.
+        """
         ...
 
     def audit_log(self, slot: str) -> list[AuditEntry]:

@@ -127,13 +127,16 @@ class MemoryStore:
             return self._versions[self._state(slot).active_version_id]
 
     # --- pointer moves ------------------------------------------------------------------------
-    def promote(self, slot: str, version_id: str, *, actor: str, reason: str) -> AuditEntry:
+    def promote(
+        self, slot: str, version_id: str, *, actor: str, reason: str, expected_active: str | None = None
+    ) -> AuditEntry:
         _logic.check_actor(actor)
         with self._lock:
             st = self._state(slot)
             _logic.check_same_slot(slot, self.get_version(version_id), "promote")
             if st.active_version_id == version_id and st.canary_version_id is None:
                 return self._last_audit(slot)
+            _logic.check_expected_active(slot, st.active_version_id, expected_active, "promote")
             return self._move(st, version_id, "promote", actor, reason)
 
     def rollback(self, slot: str, version_id: str | None = None, *, actor: str, reason: str) -> AuditEntry:
@@ -147,12 +150,20 @@ class MemoryStore:
             return self._move(st, target, "rollback", actor, reason)
 
     def set_canary(
-        self, slot: str, version_id: str | None, share: float, *, actor: str, reason: str
+        self,
+        slot: str,
+        version_id: str | None,
+        share: float,
+        *,
+        actor: str,
+        reason: str,
+        expected_active: str | None = None,
     ) -> AuditEntry:
         _logic.check_actor(actor)
         with self._lock:
             st = self._state(slot)
             _logic.check_share(version_id, share)
+            _logic.check_expected_active(slot, st.active_version_id, expected_active, "set a canary")
             if version_id is None:
                 if st.canary_version_id is None:
                     return self._last_audit(slot)

@@ -27,7 +27,7 @@ from diffprompt.store._convert import (
     version_from_row,
     version_to_row,
 )
-from diffprompt.store.engine import IMMEDIATE, sqlite_file_identity, translate_errors
+from diffprompt.store.engine import IMMEDIATE, safe_url, sqlite_file_identity, translate_errors
 from diffprompt.store.sql_runs import SQLRunLogAndLeases
 from diffprompt.store.tables import AuditRow, FeedbackRow, LeaseRow, RunRow, SlotRow, TraceRow, VersionRow
 from diffprompt.types import (
@@ -55,6 +55,11 @@ class SQLStore(SQLRunLogAndLeases):
         self._url = engine.url
         self._pg = engine.dialect.name == "postgresql"
         self._file = sqlite_file_identity(engine)
+
+    @property
+    def location(self) -> str:
+        """Where the data lives: the SQLite file's absolute path, else the URL without its password."""
+        return self._file[0] if self._file is not None else safe_url(self._url)
 
     # --- transactions -------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -191,13 +196,16 @@ class SQLStore(SQLRunLogAndLeases):
             return self._version(c, self._slot_row(c, slot)["active_version_id"])
 
     # --- pointer moves ------------------------------------------------------------------------
-    def promote(self, slot: str, version_id: str, *, actor: str, reason: str) -> AuditEntry:
+    def promote(
+        self, slot: str, version_id: str, *, actor: str, reason: str, expected_active: str | None = None
+    ) -> AuditEntry:
         _logic.check_actor(actor)
         with self._write() as c:
-            row = self._slot_row(c, slot, lock=True)
+            row = self._slot_row(c, slot, lock=True)  # the compare and the set in one locked transaction
             _logic.check_same_slot(slot, self._version(c, version_id), "promote")
             if row["active_version_id"] == version_id and row["canary_version_id"] is None:
                 return self._last_audit(c, slot)
+            _logic.check_expected_active(slot, row["active_version_id"], expected_active, "promote")
             return self._move(c, row, version_id, "promote", actor, reason)
 
     def rollback(self, slot: str, version_id: str | None = None, *, actor: str, reason: str) -> AuditEntry:
@@ -211,12 +219,20 @@ class SQLStore(SQLRunLogAndLeases):
             return self._move(c, row, target, "rollback", actor, reason)
 
     def set_canary(
-        self, slot: str, version_id: str | None, share: float, *, actor: str, reason: str
+        self,
+        slot: str,
+        version_id: str | None,
+        share: float,
+        *,
+        actor: str,
+        reason: str,
+        expected_active: str | None = None,
     ) -> AuditEntry:
         _logic.check_actor(actor)
         _logic.check_share(version_id, share)
         with self._write() as c:
             row = self._slot_row(c, slot, lock=True)
+            _logic.check_expected_active(slot, row["active_version_id"], expected_active, "set a canary")
             now = self._clock()
             if version_id is None:
                 if row["canary_version_id"] is None:
