@@ -88,18 +88,25 @@ def build_bundle(
 
     if spec != "recorded":
         raise ConfigError(f"unknown --env {spec!r}: the recorded-traffic env is spelled 'recorded'")
-    ms = parse_model_spec(model)
-    if ms.provider != "openai":
-        raise ConfigError(
-            "--env recorded replays your conversations against your agent's model: pass --model openai:NAME "
-            "(OpenAI, vLLM, Ollama, llama.cpp's server; --base-url for a local one)"
-        )
+    settings = ModelSettings.from_dict(model_settings)
+    chat: Any
+    if model.startswith("gguf:"):  # in-process real target (transformers), no server
+        from diffprompt.gguf_model import load_gguf_chat
+
+        chat = load_gguf_chat(model[5:], max_tokens=settings.max_tokens, meter=meter)
+    else:
+        ms = parse_model_spec(model)
+        if ms.provider != "openai":
+            raise ConfigError(
+                "--env recorded replays your conversations against your agent's model: pass --model openai:NAME "
+                "(OpenAI, vLLM, Ollama, llama.cpp's server; --base-url for a local one) or gguf:PATH (in-process)"
+            )
+        chat = OpenAIToolChat(ms.name, base_url=base_url, api_key=api_key, meter=meter, settings=settings)
     if not judge or judge == "oracle":
         raise ConfigError(
             "--env recorded scores replays with an LLM judge: pass --judge openai:NAME (it may be the same "
             "model as --model)"
         )
-    settings = ModelSettings.from_dict(model_settings)
     redactor = default_redactor()
     judge_client = RedactingClient(
         ChatClient(model_name(judge), base_url=base_url, api_key=api_key, meter=meter, settings=settings), redactor
@@ -107,7 +114,7 @@ def build_bundle(
     live = load_toolkit(tools) if tools else None
     schemas = toolkit_schemas(tools) if tools else []
     env = RecordedReplay(
-        OpenAIToolChat(ms.name, base_url=base_url, api_key=api_key, meter=meter, settings=settings),
+        chat,
         PairwiseJudge(judge_client, max_tokens=min(settings.max_tokens, 256)),
         tools=schemas,
         live_tools=live,
