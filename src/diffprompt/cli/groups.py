@@ -27,7 +27,15 @@ _GROUPS: list[tuple[str, str | None]] = [
 ]
 
 
+_REGISTERED: set[int] = set()  # roots already populated (registering twice would mount every group twice)
+
+
 def register_all(root: typer.Typer) -> None:
+    """Mount every group on ``root`` once. The group modules keep their heavy imports (torch, LangChain,
+    the τ environments) inside their commands, so ``diffprompt --help`` stays light."""
+    if id(root) in _REGISTERED:
+        return
+    _REGISTERED.add(id(root))
     for module, name in _GROUPS:
         mod = importlib.import_module(f"diffprompt.cli.{module}")
         if name is None:
