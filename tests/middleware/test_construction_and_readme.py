@@ -8,10 +8,13 @@ from pathlib import Path
 import pytest
 
 from agents.support_agent import SEED_PROMPT, TOOLS, build_agent, scripted_model
-from diffprompt.errors import NotFoundError, ValidationError
+from diffprompt.errors import NotFoundError, StoreError, ValidationError
 from diffprompt.middleware import PromptAdaptationMiddleware
+from diffprompt.store import open_store
+from diffprompt.store.engine import make_engine
 from diffprompt.store.memory import MemoryStore
-from diffprompt.store.recorder import Recorder
+from diffprompt.store.recorder import Recorder, default_spool_dir
+from diffprompt.store.sql import SQLStore
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 REFUND = "I want a refund for order #A1007, it arrived damaged."
@@ -48,19 +51,51 @@ def test_feedback_right_after_a_run_waits_for_the_queued_trace(store) -> None:
     mw.close()
 
 
-def test_default_recorder_spools_under_home_when_the_db_is_down_at_close(store, home: Path) -> None:
+class DownSQLStore(SQLStore):
+    """A real SQLite store whose trace writes fail while ``down`` is set (the database is down)."""
+
+    down = False
+
+    def add_traces(self, traces):  # type: ignore[no-untyped-def]
+        if self.down:
+            raise StoreError("database is down (test double)")
+        return super().add_traces(traces)
+
+
+def _sql_store(path: Path) -> DownSQLStore:
+    open_store(f"sqlite:///{path}").close()  # create the schema
+    s = DownSQLStore(make_engine(f"sqlite:///{path}"))
+    s.create_slot("support", SEED_PROMPT)
+    return s
+
+
+def test_default_recorder_spools_under_home_when_the_db_is_down_at_close(tmp_path: Path, home: Path) -> None:
+    store = _sql_store(tmp_path / "app.db")
     mw = PromptAdaptationMiddleware("support", store)  # the README's form: no recorder, no spool_dir
-    store.down.set()
+    store.down = True
     out = build_agent(scripted_model(), [mw]).invoke(user(REFUND), {"configurable": {"thread_id": "s1"}})
     mw.close(timeout=1)
-    spooled = list((home / "spool").glob("spool-*.jsonl"))
+    spool = default_spool_dir(store)
+    assert spool is not None and spool.parent == home / "spool"
+    spooled = list(spool.glob("spool-*.jsonl"))
     assert spooled and out["diffprompt_trace_id"] in spooled[0].read_text()
     assert mw.recorder.stats().dropped == 0
-    store.down.clear()
-    again = Recorder(store, spool_dir=home / "spool")  # the next process replays it
+    store.down = False
+    again = Recorder.for_store(store)  # the next process replays it, into the same database
     assert again.flush(5)
     again.close()
     assert store.get_trace(out["diffprompt_trace_id"]).thread_id == "s1"
+    store.close()
+
+
+def test_each_database_gets_its_own_default_spool(tmp_path: Path, home: Path) -> None:
+    a, b = _sql_store(tmp_path / "a.db"), _sql_store(tmp_path / "b.db")
+    assert default_spool_dir(a) != default_spool_dir(b)
+    assert default_spool_dir(a) == default_spool_dir(DownSQLStore(make_engine(f"sqlite:///{tmp_path / 'a.db'}")))
+    assert default_spool_dir(MemoryStore()) is None  # nothing durable to replay into
+    assert default_spool_dir(a, tmp_path / "mine") == tmp_path / "mine"
+    a.close()
+    b.close()
 
 
 def _readme_snippet() -> str:

@@ -10,9 +10,10 @@ Usage::
 Construction fails with ``NotFoundError`` when the slot does not exist (or ``ValidationError`` for
 an invalid slot name), so traces are never recorded under no slot; a store that is unreachable at
 construction is only logged (the agent is served its own prompt until it returns). Without a
-``recorder`` the middleware makes one that spools to ``spool_dir`` (default
-``Settings().resolved_spool_dir``, ``~/.diffprompt/spool``) while the database is down, so traces
-still queued at ``close()`` survive an outage on disk and are written by the next recorder.
+``recorder`` the middleware makes one (``Recorder.for_store``) that spools to ``spool_dir`` while the
+database is down — by default a directory per database under ``~/.diffprompt/spool`` (see
+``store.recorder.default_spool_dir``) — so traces still queued at ``close()`` survive an outage on
+disk and are written into that database by the next recorder.
 
 Per run: the first ``wrap_model_call`` starts the run (no ``before_agent`` graph node): it resolves
 the thread (``configurable.thread_id``; without one, a fresh id per run) and its pinned version and
@@ -66,7 +67,7 @@ from langgraph.types import Command
 
 from diffprompt.middleware._run import RunRecord, RunTable
 from diffprompt.middleware.feedback import record_feedback
-from diffprompt.middleware.prompts import PromptView, check_slot, default_spool_dir
+from diffprompt.middleware.prompts import PromptView, check_slot
 from diffprompt.store.base import Store
 from diffprompt.store.recorder import Recorder
 from diffprompt.types import Feedback, FeedbackKind, Trace, new_id, utcnow
@@ -118,7 +119,7 @@ class PromptAdaptationMiddleware(AgentMiddleware[DiffpromptState, Any, Any]):
         super().__init__()
         check_slot(store, slot)
         self.slot, self.store = slot, store
-        self.recorder = recorder if recorder is not None else Recorder(store, spool_dir=default_spool_dir(spool_dir))
+        self.recorder = recorder if recorder is not None else Recorder.for_store(store, spool_dir=spool_dir)
         self.view = PromptView(slot, store, refresh_s=refresh_s, clock=clock, max_threads=max_threads)
         self.runs = RunTable(max_threads=max_threads, stale_s=stale_run_s)
         self._now = now

@@ -40,7 +40,7 @@ from langchain_core.messages import BaseMessage, SystemMessage, ToolMessage
 from langchain_core.outputs import LLMResult
 
 from diffprompt.middleware._run import RunRecord, RunTable
-from diffprompt.middleware.prompts import PromptView, check_slot, default_spool_dir
+from diffprompt.middleware.prompts import PromptView, check_slot
 from diffprompt.store.base import Store
 from diffprompt.store.recorder import Recorder
 from diffprompt.types import new_id, utcnow
@@ -217,7 +217,7 @@ class GraphWrapper:
     ) -> None:
         check_slot(store, slot)  # an unknown slot fails here, not by dropping traces later
         self.graph, self.slot, self.store = graph, slot, store
-        self.recorder = recorder if recorder is not None else Recorder(store, spool_dir=default_spool_dir(spool_dir))
+        self.recorder = recorder if recorder is not None else Recorder.for_store(store, spool_dir=spool_dir)
         self.view = PromptView(slot, store, refresh_s=refresh_s, clock=clock, max_threads=max_threads)
         self.runs = RunTable(max_threads=max_threads)
         self.now = now

@@ -24,7 +24,6 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from diffprompt.errors import NotFoundError
 from diffprompt.store._logic import check_slot_name
@@ -52,15 +51,6 @@ def check_slot(store: Registry, slot: str) -> None:
         ) from None
     except Exception as exc:
         log.warning("diffprompt: cannot check slot %r now (%s: %s); continuing", slot, type(exc).__name__, exc)
-
-
-def default_spool_dir(spool_dir: str | Path | None) -> Path:
-    """``spool_dir`` if given, else the settings' spool directory (``<home>/spool``)."""
-    if spool_dir is not None:
-        return Path(spool_dir)
-    from diffprompt.settings import Settings
-
-    return Settings().resolved_spool_dir
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ with ``atexit`` yourself); nothing is registered at import.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -30,17 +31,37 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from diffprompt.errors import ConfigError, ValidationError
 from diffprompt.store.base import TraceLog
 from diffprompt.store.spool import FileSpool, MemorySpool, trace_from_json, trace_to_json
 from diffprompt.types import Trace
 
-__all__ = ["Recorder", "RecorderStats", "trace_from_json", "trace_to_json"]
+__all__ = ["Recorder", "RecorderStats", "default_spool_dir", "trace_from_json", "trace_to_json"]
 
 log = logging.getLogger("diffprompt.recorder")
 
 _POISON = (ValidationError, TypeError)  # errors that retrying cannot fix: isolate and drop
+
+
+def default_spool_dir(store: object, spool_dir: str | Path | None = None) -> Path | None:
+    """Where a recorder made for ``store`` spools: ``spool_dir``, else one directory per database.
+
+    The default is ``<settings spool dir>/<digest of the database location>`` (``~/.diffprompt/spool``
+    unless configured), so spooled traces are replayed only into the database they were meant for;
+    ``None`` (a memory spool) for the in-process ``MemoryStore``, whose data dies with the process.
+    """
+    if spool_dir is not None:
+        return Path(spool_dir)
+    from diffprompt.settings import Settings
+    from diffprompt.store.memory import MemoryStore
+    from diffprompt.store.sql import SQLStore
+
+    if isinstance(store, MemoryStore):
+        return None
+    where = store.location if isinstance(store, SQLStore) else f"{type(store).__module__}.{type(store).__name__}"
+    return Settings().resolved_spool_dir / ("db-" + hashlib.sha256(where.encode()).hexdigest()[:16])
 
 
 # --- the recorder ------------------------------------------------------------------------------
@@ -113,6 +134,11 @@ class Recorder:
         self._c = dict.fromkeys(
             ("submitted", "written", "duplicates", "spooled", "replayed", "dropped", "retries", "pending"), 0
         )
+
+    @classmethod
+    def for_store(cls, store: TraceLog, *, spool_dir: str | Path | None = None, **options: Any) -> Recorder:
+        """A recorder spooling to ``default_spool_dir(store, spool_dir)`` (what the middleware makes)."""
+        return cls(store, spool_dir=default_spool_dir(store, spool_dir), **options)
 
     # -- public API --------------------------------------------------------------------------
     def start(self) -> None:
