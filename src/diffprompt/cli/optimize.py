@@ -110,7 +110,7 @@ def optimize_cmd(
     dry_run: bool = typer.Option(False, "--dry-run", help="Decide, record, but do not promote."),
     as_json: bool = typer.Option(False, "--json", help="Last line: one JSON object with the outcome."),
     seed: int = typer.Option(0, "--seed", help="Seed of the round."),
-    model: str = typer.Option("sim", "--model", help="Target model: sim | openai:NAME."),
+    model: str = typer.Option("sim", "--model", help="Target model: sim | openai:NAME | gguf:PATH (--env recorded)."),
     user: str = typer.Option("scripted", "--user", help="User simulator: scripted | llm:NAME."),
     judge: str | None = typer.Option(
         None, "--judge", help="Blame judge model (OpenAI-compatible), or 'oracle' (upper bound); default offline."
@@ -192,7 +192,7 @@ def optimize_cmd(
 
     url = base_url or settings.openai_base_url
     for spec in (
-        model,
+        None if model.startswith("gguf:") else model,  # an in-process GGUF target needs no endpoint
         f"openai:{model_name(judge)}" if judge and judge != "oracle" else None,
         f"openai:{model_name(editor_model)}" if editor_model else None,
     ):
