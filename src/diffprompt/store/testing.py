@@ -308,6 +308,23 @@ def check_canary_set_clear_validate_and_route(h: StoreHarness) -> None:
     assert st.canary_version_id is None and {pick_version(st, f"t{i}") for i in range(100)} == {seed.id}
 
 
+def check_compare_and_set_moves(h: StoreHarness) -> None:
+    """``expected_active``: a move applies only while that version is still active; else nothing."""
+    store = h.open()
+    seed = store.create_slot("support", SEED)
+    v2 = store.add_version("support", V2, parent_id=seed.id, origin="manual")
+    v3 = store.add_version("support", V3, parent_id=seed.id, origin="manual")
+    store.promote("support", v2.id, actor="ops", reason="", expected_active=seed.id)
+    before_log, before_state = store.audit_log("support"), store.slot_state("support")
+    with raises(ConflictError):
+        store.promote("support", v3.id, actor="bot", reason="stale", expected_active=seed.id)
+    with raises(ConflictError):
+        store.set_canary("support", v3.id, 0.2, actor="bot", reason="stale", expected_active=seed.id)
+    assert store.audit_log("support") == before_log and store.slot_state("support") == before_state
+    store.set_canary("support", v3.id, 0.2, actor="bot", reason="fresh", expected_active=v2.id)
+    assert store.slot_state("support").canary_version_id == v3.id
+
+
 def check_protected_spans(h: StoreHarness) -> None:
     store = h.open()
     seed = store.create_slot("support", SEED)
@@ -517,6 +534,7 @@ REGISTRY_CHECKS: tuple[Check, ...] = (
     check_rollback_default_chain_explicit_and_errors,
     check_canary_set_clear_validate_and_route,
     check_protected_spans,
+    check_compare_and_set_moves,
     check_concurrent_promotions_are_serialised,
 )
 TRACE_LOG_CHECKS: tuple[Check, ...] = (
