@@ -22,7 +22,8 @@ Contract (checked for every editor by ``tests/optimize/test_editor_conformance.p
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -151,8 +152,6 @@ def only_masked_changed(request: EditRequest, text: str) -> bool:
     The check behind the seam's "changes only the masked spans" contract: the prompt's text between
     masked spans must appear, in order, around whatever the editor wrote in their place.
     """
-    import re
-
     prompt = request.prompt
     chosen = sorted((s for s in prompt.spans if s.id in set(request.span_ids)), key=lambda s: s.start)
     pieces, pos = [], 0
@@ -166,8 +165,3 @@ def only_masked_changed(request: EditRequest, text: str) -> bool:
 
     pattern = r"\s*" + r"(?:.*?)".join(fixed(p) for p in pieces) + r"\s*"
     return re.fullmatch(pattern, text, re.DOTALL) is not None
-
-
-def texts_of(spans_text: Sequence[str]) -> tuple[str, ...]:
-    """De-duplicated, non-empty texts in order (for feedback lines and hints)."""
-    return tuple(t for t in dict.fromkeys(spans_text) if t and t.strip())

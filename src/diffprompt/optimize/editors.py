@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from diffprompt.editing import EditorCapabilities, EditRequest
 from diffprompt.optimize.templates import render, transcript
 from diffprompt.spans import changed_span_ids, replace_spans, split_marker, squash_whitespace, strip_marker
-from diffprompt.types import Candidate, PromptVersion, Span, SpanKind, TraceWithFeedback
+from diffprompt.types import Candidate, PromptVersion, SpanKind, TraceWithFeedback
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -237,9 +237,3 @@ class RewriteEditor:
 
     def propose(self, request: EditRequest) -> list[Candidate]:
         return rewrite_candidates(request, self.critic, self.writer, self.name)
-
-
-def span_texts(spans: Sequence[Span], ids: Sequence[str]) -> dict[str, str]:
-    """``{span id: text}`` for the given ids (helper for records)."""
-    by = {s.id: s.text for s in spans}
-    return {i: by[i] for i in ids if i in by}

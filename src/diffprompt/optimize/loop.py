@@ -222,7 +222,11 @@ class _Round:
         try:  # compare-and-set: the move happens only if the incumbent is still active (atomic in the store)
             if self.cfg.promote_mode == "canary":
                 self.store.set_canary(
-                    self.slot, v.id, self.cfg.canary_share, actor=self.spec.actor, reason=reason,
+                    self.slot,
+                    v.id,
+                    self.cfg.canary_share,
+                    actor=self.spec.actor,
+                    reason=reason,
                     expected_active=incumbent.id,
                 )
                 status = "canary"

@@ -330,11 +330,6 @@ def to_json(obj: Any) -> Any:
     return _encode(obj)
 
 
-def load_record(row: Mapping[str, Any]) -> RunRecord:
-    """``RunRecord.from_json`` for a store row (``store.get_run`` / ``store.list_runs`` item)."""
-    return RunRecord.from_json(row)
-
-
 def decode(tp: type[T], value: Any) -> T:
     """Decode one record part (e.g. ``ReplayRecord``) from its JSON form."""
     return typing.cast(T, _decode(tp, value))

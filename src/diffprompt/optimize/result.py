@@ -15,9 +15,10 @@ class RoundEvent:
     """A progress event for the CLI / UI layer."""
 
     # window: the window's counts | attribution: {"ranking": [SpanScore dicts]} | masked: {"iteration",
-    # "span_ids", "masked_prompt"} | candidates: {"iteration", "n", "valid", "candidates": [records with
-    # text, diff, status]} | screen: {"iteration", "parent", "candidates": [scores]} | replay: {"means":
-    # {version: mean}, "paired": per-episode record} | decision: {"kind", "reasons", "stats"} | done
+    # "span_ids", "masked_prompt"} | candidates: {"iteration", "n", "valid", "invalid": {status: count},
+    # "candidates": [CandidateRecord JSON]} | screen: {"iteration", "parent", "candidates": [scores]} |
+    # replay: {"means": {label: mean} with labels incumbent / candidate / candidate 2 ..., "paired":
+    # per-episode record} | decision: {"kind", "reasons", "stats"} | done: {"status", "decision"}
     kind: str
     data: Mapping[str, Any] = field(default_factory=dict)
 
