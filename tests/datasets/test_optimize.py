@@ -56,3 +56,10 @@ def test_round_on_a_solved_window_has_nothing_to_fix(sentiment_file: Path, tmp_p
     assert res.status == "insufficient_data"  # the sim target solves every window example
     assert "nothing to fix" in res.decision.reasons[0]
     assert res.record.env.startswith("dataset:")
+
+
+def test_scheduler_accepts_a_dataset_env(sentiment_file: Path) -> None:
+    from diffprompt.jobs import check_request
+
+    req = check_request("s", {"env": f"dataset:{sentiment_file}", "editor": "dlm", "model": "sim"})
+    assert req.env == f"dataset:{sentiment_file}"
