@@ -263,17 +263,18 @@ def test_the_heartbeat_renews_while_the_run_is_in_progress() -> None:
 
     with heartbeat.run_heartbeat(store, "run_x", owner="me", ttl_s=1.0, interval_s=0.01, on_beat=on_beat) as hb:
         assert beats.wait(GUARD_S), "the heartbeat thread never renewed"
-        with pytest.raises(ConflictError):  # a second process cannot run the same run
-            with heartbeat.run_heartbeat(store, "run_x", owner="other", ttl_s=60):
-                pass
+        with (
+            pytest.raises(ConflictError),  # a second process cannot run the same run
+            heartbeat.run_heartbeat(store, "run_x", owner="other", ttl_s=60),
+        ):
+            pass
     assert hb.beats >= 3 and not hb.lost
 
 
 @pytest.mark.parametrize("ttl", [0, -1, math.nan])
 def test_a_heartbeat_ttl_must_be_finite_and_positive(ttl: float) -> None:
-    with pytest.raises(ConfigError):
-        with heartbeat.run_heartbeat(MemoryStore(), "run_x", ttl_s=ttl):
-            pass
+    with pytest.raises(ConfigError), heartbeat.run_heartbeat(MemoryStore(), "run_x", ttl_s=ttl):
+        pass
 
 
 def test_a_worker_run_holds_a_heartbeat_while_it_runs() -> None:
