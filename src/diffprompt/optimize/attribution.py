@@ -195,11 +195,15 @@ class JudgeBlamer:
     or out-of-range numbers yield no blame for that trace (counted in ``failures``), never an error.
     """
 
-    def __init__(self, client: Any, *, protected: Sequence[str] = (), max_chars: int = 6000) -> None:
+    def __init__(
+        self, client: Any, *, protected: Sequence[str] = (), max_chars: int = 6000, structured: bool = False
+    ) -> None:
         self.client = client
         self._protected = tuple(protected)
         self.max_chars = max_chars
+        self.structured = structured  # the client is a StructuredClient: ask for BLAME_SCHEMA output
         self.failures = 0
+        self.unparseable: list[str] = []  # the raw replies that yielded no blame (first 300 chars each)
 
     def blame(self, prompt: PromptVersion, trace: TraceWithFeedback) -> list[Blame]:
         from diffprompt.optimize.templates import render, transcript
@@ -211,10 +215,15 @@ class JudgeBlamer:
             transcript=transcript(trace.trace.messages, max_chars=self.max_chars),
             feedback=[f"{f.kind}={f.value} {f.text}".strip() for f in trace.feedback],
         )
-        reply = self.client.complete([{"role": "user", "content": text}], temperature=0.0).text
+        msgs = [{"role": "user", "content": text}]
+        if self.structured:
+            reply = self.client.complete_json(msgs, BLAME_SCHEMA, name="blame", temperature=0.0).text
+        else:
+            reply = self.client.complete(msgs, temperature=0.0).text
         items = parse_blame_json(reply)
         if items is None:
             self.failures += 1
+            self.unparseable.append(str(reply)[:300])
             return []
         out = []
         for item in items:
@@ -227,6 +236,27 @@ class JudgeBlamer:
                                  kind="missing" if item.get("missing") else "wrong", trace_id=trace.trace.id,
                                  hint=str(item.get("rule", ""))[:500]))
         return out
+
+
+BLAME_SCHEMA: Mapping[str, Any] = {
+    "type": "object",
+    "properties": {
+        "blame": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "span": {"type": "integer"},
+                    "reason": {"type": "string"},
+                    "missing": {"type": "boolean"},
+                    "rule": {"type": "string"},
+                },
+                "required": ["span", "reason", "missing"],
+            },
+        }
+    },
+    "required": ["blame"],
+}
 
 
 def parse_blame_json(reply: str) -> list[dict[str, Any]] | None:

@@ -176,7 +176,7 @@ def build_blamer(
         from diffprompt.optimize.recorded_build import model_name
 
         client = RedactingClient(ChatClient(model_name(judge), base_url=base_url, api_key=api_key, meter=meter))
-        return JudgeBlamer(client, protected=protected)
+        return JudgeBlamer(client, protected=protected, structured=True)
     if domain is None:
         return None
     from diffprompt.integrations.tau import tau_blamer

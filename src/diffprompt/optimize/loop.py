@@ -105,6 +105,9 @@ class _Round:
             return self.insufficient(incumbent, reason, n=0)
         if not ranking and not self.deps.editor.capabilities.whole_prompt:
             reason = "attribution found no editable span that failures point at"
+            bad = getattr(self.deps.blamer, "unparseable", None)  # JudgeBlamer keeps its garbage replies
+            if bad:
+                reason += f" ({len(bad)} blame judge replies unparseable, e.g. {bad[0][:120]!r})"
             return self.insufficient(incumbent, reason, n=len(fails))
         finalists = self.search.run(incumbent, ranking, fails, protected, split)
         if not finalists:

@@ -121,4 +121,4 @@ def build_bundle(
         max_steps=max_steps or 8,
         redactor=redactor,
     )
-    return RecordedBundle(env=env, blamer=JudgeBlamer(judge_client, protected=protected))
+    return RecordedBundle(env=env, blamer=JudgeBlamer(judge_client, protected=protected, structured=True))
