@@ -109,3 +109,18 @@ def test_runs_and_traces_lists_keep_ids_whole(invoke, cli_db: str, tmp_path: Pat
     assert run_id in runs and v["id"] in runs and "…" not in runs
     traces = invoke("traces", "list").stdout
     assert trace_id in traces and v["id"] in traces and "…" not in traces
+
+
+def test_tau_run_report_prints_episode_errors_literally(capsys) -> None:  # type: ignore[no-untyped-def]
+    from types import SimpleNamespace
+
+    from diffprompt.cli.tau_run import _report
+    from diffprompt.llm import CallMeter
+
+    res = SimpleNamespace(task_index=3, trial=0, error="KeyError: [/x] in [bold]", stop_reason=None, reward=0.0)
+    summary = SimpleNamespace(results=[res], pass_hat_k={1: 0.0}, mean_reward=0.0)
+    dom = SimpleNamespace(name="airline", split="test", data_dir=Path("/data/[w]"))
+    _report(summary, dom=dom, slot="s", version_id="pv_" + "1" * 20, meter=CallMeter(), wall=1.0, n_feedback=0,
+            model="openai:[m]", user="scripted", as_json=False)
+    out = capsys.readouterr()
+    assert "KeyError: [/x] in [bold]" in out.err and "openai:[m]" in out.out and "pv_" + "1" * 20 in out.out

@@ -51,6 +51,6 @@ def init(
     if as_json:
         common.print_json(out)
         return
-    common.console.print(f"home      {out['home']}\ndatabase  {out['db']} (revision {revision})")
+    common.console.print(f"home      {out['home']}\ndatabase  {out['db']} (revision {revision})", markup=False)
     if created:
-        common.console.print(f"slot      {slot} → {created.id} ({len(created.spans)} spans)")
+        common.console.print(f"slot      {slot} → {created.id} ({len(created.spans)} spans)", markup=False)

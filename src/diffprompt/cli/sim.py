@@ -36,7 +36,7 @@ def serve(
         domain, port=port, seed=seed, model=model, api_key=api_key, error_rate=error_rate, background=False
     )
     common.console.print(
-        f"serving simulated model {model!r} at {handle.base_url}  (Ctrl-C to stop)", highlight=False
+        f"serving simulated model {model!r} at {handle.base_url}  (Ctrl-C to stop)", highlight=False, markup=False
     )
     try:
         handle.serve_forever()

@@ -254,7 +254,7 @@ def _report(
         return
     from rich.table import Table
 
-    table = Table(title=f"τ {dom.name}/{dom.split} — {model}, user {user}")
+    table = Table(title=common.literal(f"τ {dom.name}/{dom.split} — {model}, user {user}"))
     table.add_column("metric")
     table.add_column("value", justify="right")
     for k, v in summary.pass_hat_k.items():
@@ -268,9 +268,11 @@ def _report(
     if slot:
         table.add_row("slot / version", f"{slot} / {version_id}")
         table.add_row("traces with reward", str(n_feedback))
-    common.console.print(table)
+    common.print_table(table)
     for r in errors[:5]:
-        common.err_console.print(f"[yellow]task {r.task_index} trial {r.trial}:[/] {r.error}", highlight=False)
+        common.err_console.print(
+            f"[yellow]task {r.task_index} trial {r.trial}:[/] {common.literal(r.error)}", highlight=False
+        )
 
 
 def _counts(items: Any) -> dict[str, int]:
