@@ -263,7 +263,9 @@ class ChatClient:
 
     The SDK client is created lazily on the first call (no network or sockets in the constructor).
     Every request carries a token limit (``settings.max_tokens`` unless the call passes one) and the
-    settings' ``extra_body``; the HTTP timeout is ``settings.timeout_s``. With a ``redactor`` every
+    settings' ``extra_body``; the HTTP timeout is ``settings.timeout_s``. Structured output is sent as
+    ``response_format={"type": "json_schema", ...}``; a server that refuses that form (llama-cpp-python)
+    gets ``{"type": "json_object", "schema": ...}`` from then on. With a ``redactor`` every
     outgoing message is PII-redacted first (``diffprompt.redact``). Transport errors after the SDK's own
     retries become ``ModelError``; budgets raise ``BudgetExceeded``.
     """
@@ -299,6 +301,7 @@ class ChatClient:
         self.max_retries = self.settings.max_retries
         self._client: Any = None
         self._lock = threading.Lock()
+        self._json_object = False  # set after a server refused the json_schema response format
 
     def with_seed(self, seed: int | None) -> ChatClient:
         """A sibling client sending ``seed`` with every request; shares the SDK client and meter."""
@@ -331,6 +334,9 @@ class ChatClient:
                     max_retries=self.max_retries,
                 )
             return self._client
+
+    def _format(self, fmt: Mapping[str, Any]) -> dict[str, Any]:
+        return _json_object_format(fmt) if self._json_object else dict(fmt)
 
     def complete(
         self,
@@ -373,7 +379,7 @@ class ChatClient:
             "max_tokens": max_tokens if max_tokens is not None else self.settings.max_tokens,
         }
         if response_format is not None:
-            kwargs["response_format"] = dict(response_format)
+            kwargs["response_format"] = self._format(response_format)
         if self.settings.extra_body:
             kwargs["extra_body"] = dict(self.settings.extra_body)
         if self.seed is not None:
@@ -381,7 +387,16 @@ class ChatClient:
         import openai
 
         try:
-            resp = self._sdk().chat.completions.create(**kwargs)
+            try:
+                resp = self._sdk().chat.completions.create(**kwargs)
+            except (openai.BadRequestError, openai.UnprocessableEntityError):
+                if response_format is None or self._json_object:
+                    raise
+                # llama-cpp-python's server knows only {"type": "json_object", "schema": ...}: use that
+                # form from now on (same constraint, older spelling)
+                self._json_object = True
+                kwargs["response_format"] = self._format(response_format)
+                resp = self._sdk().chat.completions.create(**kwargs)
         except openai.OpenAIError as exc:
             from diffprompt.urls import mask_url, scrub
 
@@ -405,6 +420,12 @@ class ChatClient:
             model=resp.model or self.model,
             finish_reason=choice.finish_reason,
         )
+
+
+def _json_object_format(fmt: Mapping[str, Any]) -> dict[str, Any]:
+    """``json_schema`` response format → the ``json_object`` + ``schema`` form (llama-cpp-python)."""
+    schema = (fmt.get("json_schema") or {}).get("schema") if fmt.get("type") == "json_schema" else None
+    return {"type": "json_object", "schema": dict(schema)} if schema is not None else dict(fmt)
 
 
 class RedactingClient:

@@ -28,8 +28,9 @@ from diffprompt.llm import (
 class _Server:
     """OpenAI-compatible stub on 127.0.0.1: records every request body; ``delay_s`` stalls /models."""
 
-    def __init__(self, delay_s: float = 0.0) -> None:
+    def __init__(self, delay_s: float = 0.0, reject_json_schema: bool = False) -> None:
         self.requests: list[dict] = []
+        self.reject_json_schema = reject_json_schema
         outer = self
 
         class H(BaseHTTPRequestHandler):
@@ -43,6 +44,9 @@ class _Server:
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 outer.requests.append(body)
+                if outer.reject_json_schema and (body.get("response_format") or {}).get("type") == "json_schema":
+                    self._send({"detail": [{"msg": "Input should be 'text' or 'json_object'"}]}, status=422)
+                    return
                 self._send(
                     {
                         "id": "x",
@@ -56,9 +60,9 @@ class _Server:
                     }
                 )
 
-            def _send(self, obj):
+            def _send(self, obj, status=200):
                 data = json.dumps(obj).encode()
-                self.send_response(200)
+                self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
@@ -144,3 +148,16 @@ def test_model_settings_validation():
         ModelSettings.from_dict({"max_tokenz": 8})
     with pytest.raises(ConfigError, match="max_tokens"):
         ModelSettings(max_tokens=0)
+
+
+def test_json_object_fallback_for_llama_cpp_python():
+    srv = _Server(reject_json_schema=True)
+    try:
+        client = ChatClient("m", base_url=srv.url, api_key="k", max_retries=0)
+        schema = {"type": "object", "properties": {"winner": {"type": "string"}}}
+        assert client.complete_json([{"role": "user", "content": "q"}], schema).text == "ok"
+        assert srv.requests[-1]["response_format"] == {"type": "json_object", "schema": schema}
+        client.complete_json([{"role": "user", "content": "q"}], schema)  # remembered: no second refusal
+        assert [r["response_format"]["type"] for r in srv.requests] == ["json_schema", "json_object", "json_object"]
+    finally:
+        srv.close()
