@@ -31,8 +31,11 @@ _REGISTERED: set[int] = set()  # roots already populated (registering twice woul
 
 
 def register_all(root: typer.Typer) -> None:
-    """Mount every group on ``root`` once. The group modules keep their heavy imports (torch, LangChain,
-    the τ environments) inside their commands, so ``diffprompt --help`` stays light."""
+    """Mount every group on ``root`` once.
+
+    The group modules keep their heavy imports (torch, LangChain, the τ environments) inside their
+    commands, so ``diffprompt --help`` stays light.
+    """
     if id(root) in _REGISTERED:
         return
     _REGISTERED.add(id(root))
