@@ -54,9 +54,11 @@ if curl -sf -m 5 "$URL/models" >/dev/null 2>&1; then
   echo "$URL"
   exit 0
 fi
-# --n_threads 2: the CI machine's cores; --n_ctx 8192: SmolLM2's context (τ policies are ~3k tokens)
+# --n_threads 2: the CI machine's cores; --n_ctx 8192: SmolLM2's context (τ policies are ~3k tokens);
+# --chat_format chatml-function-calling: SmolLM2 speaks ChatML, and this handler is the one that offers
+# tools to the model (only when the request carries tool_choice; the project's OpenAI path sends it)
 nohup python -m llama_cpp.server --model "$GGUF" --model_alias smollm2 --host 127.0.0.1 --port "$PORT" \
-  --n_threads "$THREADS" --n_ctx "$CTX" >"$LOG" 2>&1 &
+  --n_threads "$THREADS" --n_ctx "$CTX" --chat_format chatml-function-calling >"$LOG" 2>&1 &
 echo $! >"$PIDFILE"
 for _ in $(seq 1 120); do
   if curl -sf -m 5 "$URL/models" >/dev/null 2>&1; then
