@@ -72,6 +72,24 @@ def _prepare(ctx: typer.Context, env: str, model: str, judge: str | None, seed_f
                              judge=judge, seed_text=seed_text, window_cases=window, concurrency=concurrency)
 
 
+def _progress(out: Path, name: str) -> Any:
+    """A row callback: one progress line on stderr and the rows so far in ``<out>/<name>.partial.jsonl``."""
+    out.mkdir(parents=True, exist_ok=True)
+    part = out / f"{name}.partial.jsonl"
+    part.write_text("", encoding="utf-8")
+
+    def on_row(row: Any) -> None:
+        with part.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(row.as_dict()) + "\n")
+        common.err_console.print(
+            f"{row.arm} seed {row.seed}: {row.status}, held-out {row.held_out:.3f} "
+            f"(seed prompt {row.incumbent if row.incumbent is not None else float('nan'):.3f}), {row.seconds:.0f}s",
+            markup=False, highlight=False,
+        )
+
+    return on_row
+
+
 def _write(out: Path, name: str, md: str, svg: str, rows: list[Any], meta: dict[str, Any], as_json: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / f"{name}.md").write_text(md, encoding="utf-8")
@@ -130,7 +148,8 @@ def steps_cmd(
                   replay_concurrency=concurrency, max_calls=None)
     model_dlm = _load_dlm(dlm, device)
     _, prep = _prepare(ctx, env, model, judge, seed_file, window, concurrency)
-    rows = steps_sweep(prep, dlm=model_dlm, steps=step_list, seeds=seed_list, config=cfg)
+    rows = steps_sweep(prep, dlm=model_dlm, steps=step_list, seeds=seed_list, config=cfg,
+                       on_row=_progress(out, "steps"))
     title = f"RQ3 diffusion steps · {env} · target {model} · DLM {dlm}"
     meta = {"experiment": "steps", "env": env, "model": model, "dlm": dlm, "seeds": seed_list, "steps": step_list,
             "window": window, "window_score": prep.window.window_score, "config": cfg.as_dict()}
@@ -171,7 +190,7 @@ def editors_cmd(
     settings, prep = _prepare(ctx, env, model, judge, seed_file, window, concurrency)
     rows = editors_compare(prep, editors=kinds, dlm=model_dlm, editor_model=editor_model,
                            base_url=settings.openai_base_url, api_key=settings.openai_api_key,
-                           seeds=seed_list, config=cfg)
+                           seeds=seed_list, config=cfg, on_row=_progress(out, "editors"))
     title = f"RQ4 editors · {env} · target {model} · DLM {dlm} · cap {max_calls or 'none'} target calls"
     meta = {"experiment": "editors", "env": env, "model": model, "dlm": dlm, "editors": kinds, "seeds": seed_list,
             "editor_model": editor_model, "max_calls": max_calls, "window": window,

@@ -8,7 +8,7 @@ arm of a seed, and the same cap on target calls (``config.budget.max_calls``) fo
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,6 +64,7 @@ def steps_sweep(
     seeds: Sequence[int] = (0, 1, 2),
     config: OptimizeConfig,
     dlm_options: Mapping[str, Any] | None = None,
+    on_row: Callable[[ArmResult], None] | None = None,
 ) -> list[ArmResult]:
     """RQ3: one DLM editor per ``steps`` value, every seed; the rest of the round is identical."""
     from diffprompt.dlm.editor import DLMEditor
@@ -77,6 +78,8 @@ def steps_sweep(
         for seed in seeds:
             rows.append(run_arm(f"steps={s}", prep.window, env=prep.env, editor=editor, blamer=prep.blamer,
                                 config=config, seed=seed, seed_cache=cache))
+            if on_row is not None:
+                on_row(rows[-1])
     return rows
 
 
@@ -91,6 +94,7 @@ def editors_compare(
     seeds: Sequence[int] = (0, 1, 2),
     config: OptimizeConfig,
     dlm_options: Mapping[str, Any] | None = None,
+    on_row: Callable[[ArmResult], None] | None = None,
 ) -> list[ArmResult]:
     """RQ4: each editor, every seed, the same config and target-call cap (``config.budget``)."""
     from diffprompt.llm import CallMeter
@@ -109,4 +113,6 @@ def editors_compare(
         for seed in seeds:
             rows.append(run_arm(label, prep.window, env=prep.env, editor=editor, blamer=prep.blamer,
                                 config=config, seed=seed, editor_meter=meter, seed_cache=cache))
+            if on_row is not None:
+                on_row(rows[-1])
     return rows
