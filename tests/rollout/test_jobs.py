@@ -141,3 +141,19 @@ def test_drift_tick_on_a_target_model_change() -> None:
     assert tick is not None and (res.model_before, res.model_after) == ("target-a", "target-b")
     off = DriftConfig(on_model_change=False)
     assert drift_tick(store, "s", off, tune_n=500)[0] is None
+
+
+def test_guard_promotion_turns_a_promotion_into_a_watched_canary() -> None:
+    from diffprompt.rollout.monitor import guard_promotion, summary
+
+    clock = Clock()
+    store, v1, v2 = _slot(clock)
+    store.promote("s", v2, actor="round", reason="offline gate passed")
+    guard_promotion(store, "s", incumbent_id=v1, promoted_id=v2, share=0.5, actor="demo")
+    st = store.slot_state("s")
+    assert (st.active_version_id, st.canary_version_id, st.canary_share) == (v1, v2, 0.5)
+    assert [a.action for a in store.audit_log("s")[-2:]] == ["rollback", "canary"]
+    clock.now = T0 + timedelta(seconds=1)
+    _traffic(store, "s", {v1: 0.5, v2: 0.5}, 100, seed=10, start=10)
+    s = summary(watch_once(store, "s", RolloutConfig(), clock=clock))
+    assert s["decision"] == "wait" and s["canary_n"] == s["incumbent_n"] == 50 and s["lo"] < 0 < s["hi"]

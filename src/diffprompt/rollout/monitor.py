@@ -240,3 +240,38 @@ def _record(store: Store, watch: CanaryWatch, cfg: RolloutConfig) -> None:
         "evaluations": history,
     }
     store.save_run(watch.record_id, watch.slot, record, status="rollout")
+
+
+def guard_promotion(store: Store, slot: str, *, incumbent_id: str, promoted_id: str, share: float, actor: str) -> None:
+    """Turn a straight promotion into a guarded one: the incumbent active again, the new version a canary.
+
+    Two audited registry moves (a rollback to ``incumbent_id``, then the canary at ``share``); the
+    monitor then promotes the canary, rolls it back or keeps waiting on live traffic.
+    """
+    store.rollback(
+        slot, incumbent_id, actor=actor, reason=f"guarded rollout: {promoted_id} proves itself as a canary first"
+    )
+    store.set_canary(
+        slot, promoted_id, share, actor=actor, reason=f"guarded rollout: {share:.0%} of new threads, watched live"
+    )
+
+
+def summary(watch: CanaryWatch) -> dict[str, Any]:
+    """A short JSON-able summary of one evaluation (for events, results and terminal lines)."""
+    r = watch.decision.stats.reward
+    return {
+        "decision": watch.decision.kind,
+        "action": watch.action,
+        "canary_version_id": watch.canary_version_id,
+        "incumbent_version_id": watch.incumbent_version_id,
+        "canary_mean": r.canary.mean,
+        "incumbent_mean": r.incumbent.mean,
+        "canary_n": r.canary.n,
+        "incumbent_n": r.incumbent.n,
+        "difference": r.estimate,
+        "lo": r.lo,
+        "hi": r.hi,
+        "alpha": r.alpha,
+        "reasons": list(watch.decision.reasons),
+        "record_id": watch.record_id,
+    }
