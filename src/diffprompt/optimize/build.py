@@ -152,7 +152,7 @@ def build_editor(
                    settings=ModelSettings.from_dict(model_settings))
     )
     if kind == "ar":
-        return ed.ARInfillEditor(ed.LLMFiller(client))
+        return ed.ARInfillEditor(ed.LLMFiller(client, structured=True))
     return ed.RewriteEditor(ed.LLMCritic(client), ed.LLMWriter(client))
 
 

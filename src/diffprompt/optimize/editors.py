@@ -108,9 +108,10 @@ def infill_candidates(request: EditRequest, filler: Filler, name: str) -> list[C
 class LLMFiller:
     """Fills masks with any ``CompletionClient`` through ``optimize_ar_infill.j2`` (JSON answer)."""
 
-    def __init__(self, client: Any, *, temperature: float = 0.7) -> None:
+    def __init__(self, client: Any, *, temperature: float = 0.7, structured: bool = False) -> None:
         self.client = client
         self.temperature = temperature
+        self.structured = structured  # the client is a StructuredClient: constrain the answer to the schema
 
     def fill(self, masked_prompt: str, slots: Sequence[MaskSlot], request: EditRequest, *, seed: int) -> dict[int, str]:
         text = render(
@@ -120,7 +121,23 @@ class LLMFiller:
             rejected=[t for s in slots for t in request.rejected_for(s.span_id)],
             masks=[{"n": s.n, "words": s.words, "insert": s.insert} for s in slots],
         )
-        reply = self.client.complete([{"role": "user", "content": text}], temperature=self.temperature).text
+        msgs = [{"role": "user", "content": text}]
+        if self.structured:
+            keys = [str(sl.n) for sl in slots]
+            schema = {
+                "type": "object",
+                "properties": {
+                    "fills": {
+                        "type": "object",
+                        "properties": {k: {"type": "string"} for k in keys},
+                        "required": keys,
+                    }
+                },
+                "required": ["fills"],
+            }
+            reply = self.client.complete_json(msgs, schema, name="fills", temperature=self.temperature).text
+        else:
+            reply = self.client.complete(msgs, temperature=self.temperature).text
         m = re.search(r"\{.*\}", str(reply), re.DOTALL)
         try:
             fills = json.loads(m.group(0)).get("fills", {}) if m else {}
