@@ -28,7 +28,7 @@ from diffprompt.errors import BudgetExceeded, ConflictError
 from diffprompt.optimize.attribution import Blamer, SpanLikelihood, SpanScore, attribute, split_window
 from diffprompt.optimize.config import OptimizeConfig
 from diffprompt.optimize.gate import decide
-from diffprompt.optimize.prepare import span_changes, split_cases
+from diffprompt.optimize.prepare import span_changes, split_cases, stable_order
 from diffprompt.optimize.record import AttributionRow, FinalistRecord, SpanChangeRecord, StopRecord, decode, to_json
 from diffprompt.optimize.replay import Case, ReplayEnvironment, run_paired
 from diffprompt.optimize.result import RoundEvent, RoundResult
@@ -118,12 +118,12 @@ class _Round:
 
     # -- stages ---------------------------------------------------------------------------------
     def collect(self) -> tuple[PromptVersion, list[TraceWithFeedback], tuple[str, ...]]:
-        """The active version, the window of recorded traces, the protected span ids."""
+        """The active version, the window of recorded traces (``stable_order``), the protected span ids."""
         state = self.store.slot_state(self.slot)  # NotFoundError for an unknown slot
         incumbent = self.store.get_version(state.active_version_id)
         hours = self.cfg.window_since_hours
         since = self.deps.clock() - timedelta(hours=hours) if hours else None
-        window = self.store.window(self.slot, since=since, limit=self.cfg.window_limit)
+        window = stable_order(self.store.window(self.slot, since=since, limit=self.cfg.window_limit))
         return incumbent, window, tuple(state.protected_span_ids)
 
     def attribute(

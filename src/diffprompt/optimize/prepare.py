@@ -12,6 +12,8 @@ to the anchor. A copy that comes back unchanged is removed again.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import random
 from collections.abc import Sequence
@@ -43,6 +45,23 @@ def span_changes(old: Sequence[Span], new: Sequence[Span]) -> list[dict[str, Any
     ]
 
 
+def stable_order(window: Sequence[TraceWithFeedback]) -> list[TraceWithFeedback]:
+    """The window in an order that does not depend on when each episode happened to finish.
+
+    Live traffic is recorded concurrently, so the store's time order differs from run to run; every
+    seeded choice of the round (the case split, the traces the editor sees) starts from this order
+    instead: by replay key, then by the episode's content (messages and feedback values).
+    """
+
+    def content(t: TraceWithFeedback) -> str:
+        blob = json.dumps(
+            [list(t.trace.messages), [(f.kind, f.value, f.text) for f in t.feedback]], sort_keys=True, default=str
+        )
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    return sorted(window, key=lambda t: (t.trace.replay_key or "", content(t), t.trace.id))
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class CaseSplit:
     """The round's replay cases: a screening minibatch and the gate's held-out set, disjoint.
@@ -58,9 +77,7 @@ class CaseSplit:
     def readable(self, traces: Sequence[TraceWithFeedback]) -> list[TraceWithFeedback]:
         """The traces the blamer and the editor may read: none of a held-out replay key."""
         return [
-            t
-            for t in traces
-            if t.trace.id not in self.held_keys and (t.trace.replay_key or "") not in self.held_keys
+            t for t in traces if t.trace.id not in self.held_keys and (t.trace.replay_key or "") not in self.held_keys
         ]
 
 
