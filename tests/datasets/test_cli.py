@@ -39,6 +39,8 @@ def test_eval_json_is_deterministic_and_record_stores_only_the_window(invoke, se
     env = f"dataset:{sentiment_file}"
     a = _json(invoke("eval", "--slot", "s", "--env", env, "--init", "--json"))
     b = _json(invoke("eval", "--slot", "s", "--env", env, "--json"))
+    c = _json(invoke("eval", "--slot", "s", "--env", env, "--version", "seed", "--json"))
+    assert c["version_id"] == a["version_id"] == b["version_id"]
     for key in ("score", "n", "errors", "unparsed", "model_calls", "tokens", "accuracy", "macro_f1"):
         assert key in a
     assert (a["score"], a["macro_f1"], a["tokens"]) == (b["score"], b["macro_f1"], b["tokens"])

@@ -65,7 +65,9 @@ def _version(store: Any, slot: str, version: str | None, seed_prompt: str | None
         else:
             raise ConfigError("--init on a τ env needs --seed-file (there is no default τ prompt)") from None
         return store.create_slot(slot, text, actor="cli:eval")
-    v = store.get_version(version or state.active_version_id)
+    if version == "seed":  # the slot's first version
+        return store.list_versions(slot)[0]
+    v = store.get_version(state.active_version_id if version in (None, "active") else version)
     if v.slot != slot:
         raise ConfigError(f"version {v.id} belongs to slot {v.slot!r}, not {slot!r}")
     return v
@@ -74,7 +76,7 @@ def _version(store: Any, slot: str, version: str | None, seed_prompt: str | None
 def eval_cmd(
     ctx: typer.Context,
     slot: str = typer.Option(..., "--slot", help="The prompt slot."),
-    version: str | None = typer.Option(None, "--version", help="Version id (default: the active version)."),
+    version: str | None = typer.Option(None, "--version", help="Version id, 'active' (default) or 'seed'."),
     env: str = typer.Option(..., "--env", help="dataset:PATH[?labels=..] | tau:airline | tau:retail | tau:<d>:<dir>."),
     model: str = typer.Option("sim", "--model", help="Target model: sim | openai:NAME."),
     limit: int | None = typer.Option(None, "--limit", min=1, help="Only the first N cases (file order)."),
