@@ -27,7 +27,7 @@ from langchain_core.messages import AIMessage, BaseMessage, convert_to_openai_me
 from diffprompt.types import Usage
 from tau_envs.agent import Episode, StopReason, build_tau_agent, run_agent_episode
 from tau_envs.metrics import pass_hat_ks
-from tau_envs.types import MAX_STEPS, STOP_TOKEN, RewardInfo, Task, UserSimulator
+from tau_envs.types import MAX_STEPS, STOP_TOKEN, FeedbackUser, RewardInfo, Task, UserSimulator
 
 ModelFactory = Callable[[int], Any]  # episode seed -> LangChain chat model
 UserFactory = Callable[[Task, int], UserSimulator]  # (task, episode seed) -> fresh user simulator
@@ -54,6 +54,7 @@ class EpisodeResult:
     dropped_tool_calls: int = 0
     family: str = ""
     trace_id: str | None = None  # the recorded trace (when diffprompt's middleware wraps the agent)
+    comments: tuple[str, ...] = ()  # the user's own words about the episode (a ``FeedbackUser``'s complaints)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -181,6 +182,7 @@ def run_episode(
     except Exception as exc:  # per-episode failure is data (model/user/middleware errors alike)
         error = f"{type(exc).__name__}: {exc}"
     reward = info.reward if (info is not None and error is None) else 0.0
+    comments = user.feedback() if isinstance(user, FeedbackUser) else ()
     return EpisodeResult(
         task_index=task.index,
         trial=trial,
@@ -197,6 +199,7 @@ def run_episode(
         dropped_tool_calls=ep.dropped_tool_calls,
         family=task.family,
         trace_id=trace_id,
+        comments=tuple(comments),
     )
 
 
@@ -323,6 +326,9 @@ def record_rewards(
 ) -> int:
     """Attach each recorded episode's reward as ``reward`` feedback (source ``env``) in one batch.
 
+    The user's own complaints (``EpisodeResult.comments``) go in as ``comment`` feedback (source
+    ``user``), as a real user's would.
+
     Flushes ``recorder`` first so every trace is in the store. A failed episode has no trace id in its
     result; with ``slot`` its thread's error trace (recorded by the middleware at close) is looked up
     and gets reward 0. Episodes with no trace at all are skipped. Returns how many were written.
@@ -342,6 +348,8 @@ def record_rewards(
                 trace_id = None
         if trace_id:
             fb.append(Feedback(trace_id=trace_id, kind="reward", value=float(r.reward), source="env"))
+            fb.extend(Feedback(trace_id=trace_id, kind="comment", value=None, text=c, source="user")
+                      for c in r.comments)
     return len(store.add_feedback(fb)) if fb else 0
 
 
@@ -351,9 +359,9 @@ def cached_world(domain: str, *, home: Path, seed: int, n_users: int, n_tasks: i
     Generation writes into a temporary sibling directory and renames it into place, so concurrent or
     interrupted runs never see a half-written world.
     """
-    from tau_envs.generate import generate_world
+    from tau_envs.generate import GENERATOR_VERSION, generate_world
 
-    final = Path(home) / "worlds" / f"{domain}-seed{seed}-u{n_users}-t{n_tasks}"
+    final = Path(home) / "worlds" / f"{domain}-seed{seed}-u{n_users}-t{n_tasks}-g{GENERATOR_VERSION}"
     if (final / "tasks_test.json").is_file():
         return final
     final.parent.mkdir(parents=True, exist_ok=True)

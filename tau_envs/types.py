@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 DomainName = Literal["airline", "retail"]
 DOMAINS: tuple[DomainName, ...] = ("airline", "retail")
@@ -75,4 +75,13 @@ class UserSimulator(Protocol):
 
     def step(self, agent_message: str) -> str:
         """Reply to the agent's message; a reply containing ``###STOP###`` ends the episode."""
+        ...
+
+
+@runtime_checkable
+class FeedbackUser(Protocol):
+    """A user simulator that also gives feedback in words (its complaints), like a real user would."""
+
+    def feedback(self) -> tuple[str, ...]:
+        """The user's comments on the episode so far (recorded as ``comment`` feedback)."""
         ...

@@ -7,7 +7,9 @@
 
 Tasks carry ``user_id``, ``instruction``, gold ``actions`` (computed and checked with the real tools),
 ``outputs``, and the generated-world extras ``intent`` (structured, for the scripted user) and
-``family``. Same seed and sizes → byte-identical files. Cost is linear in ``n_users``.
+``family``. Each split holds the official share of refusal tasks (gold actions that change nothing:
+``OFFICIAL_NO_WRITE_SHARE``, airline 0.40, retail 0.078), so an agent that does nothing passes no
+more than that share. Same seed and sizes → byte-identical files. Cost is linear in ``n_users``.
 """
 
 from __future__ import annotations
@@ -18,35 +20,64 @@ from pathlib import Path
 from typing import Any
 
 from diffprompt.errors import ConfigError
-from tau_envs.generate.common import action_json, split_sizes, write_json
+from tau_envs.generate.common import OFFICIAL_NO_WRITE_SHARE, action_json, split_sizes, write_json
 from tau_envs.generate.policy import degrade_policy, policy_text
 from tau_envs.generate.tools_info import tools_info
 from tau_envs.rules import rules_for
 from tau_envs.types import DOMAINS, DomainName
 
-__all__ = ["degrade_policy", "generate_world", "policy_text"]
+__all__ = ["GENERATOR_VERSION", "degrade_policy", "generate_world", "policy_text"]
+
+# Bumped whenever the same seed and sizes generate a different world (cached worlds are keyed by it).
+GENERATOR_VERSION = 2  # 2: official share of refusal tasks per split
 
 
 def _airline(rng: random.Random, n_users: int, n_tasks: int) -> tuple[dict[str, Any], dict[str, list[Any]]]:
     from tau_envs.generate.airline_db import build_airline_db
-    from tau_envs.generate.airline_tasks import KINDS
+    from tau_envs.generate.airline_tasks import KINDS, REFUSAL_KINDS
 
     db = build_airline_db(rng, n_users)
-    tasks = _make_tasks(rng, list(db.users), n_tasks, KINDS, db)
+    tasks = _make_tasks(rng, list(db.users), n_tasks, KINDS, db, REFUSAL_KINDS, OFFICIAL_NO_WRITE_SHARE["airline"])
     return {"flights": db.flights, "reservations": db.reservations, "users": db.users}, tasks
 
 
 def _retail(rng: random.Random, n_users: int, n_tasks: int) -> tuple[dict[str, Any], dict[str, list[Any]]]:
     from tau_envs.generate.retail_db import build_retail_db
-    from tau_envs.generate.retail_tasks import KINDS
+    from tau_envs.generate.retail_tasks import KINDS, REFUSAL_KINDS
 
     db = build_retail_db(rng, n_users)
-    tasks = _make_tasks(rng, list(db.users), n_tasks, KINDS, db)
+    tasks = _make_tasks(rng, list(db.users), n_tasks, KINDS, db, REFUSAL_KINDS, OFFICIAL_NO_WRITE_SHARE["retail"])
     return {"orders": db.orders, "products": db.products, "users": db.users}, tasks
 
 
+def _mix(rng: random.Random, size: int, kinds: list[str], refusals: frozenset[str], share: float) -> list[str]:
+    """``size`` task kinds: ``round(size * share)`` refusal kinds, the rest write kinds.
+
+    Each group is cycled in shuffled rounds, so every kind of a group appears before any repeats.
+    """
+    out: list[str] = []
+    for group, n in (
+        ([k for k in kinds if k in refusals], round(size * share)),
+        ([k for k in kinds if k not in refusals], size - round(size * share)),
+    ):
+        order: list[str] = []
+        for _ in range(n if group else 0):
+            if not order:
+                order = group[:]
+                rng.shuffle(order)
+            out.append(order.pop())
+    rng.shuffle(out)
+    return out
+
+
 def _make_tasks(
-    rng: random.Random, user_ids: list[str], n_tasks: int, kinds: Any, db: Any
+    rng: random.Random,
+    user_ids: list[str],
+    n_tasks: int,
+    kinds: Any,
+    db: Any,
+    refusals: frozenset[str],
+    share: float,
 ) -> dict[str, list[Any]]:
     sizes = split_sizes(n_tasks)
     total = sum(sizes.values())
@@ -56,12 +87,7 @@ def _make_tasks(
     k = 0
     for split, size in sizes.items():
         tasks = []
-        order: list[str] = []
-        for _ in range(size):
-            if not order:
-                order = names[:]
-                rng.shuffle(order)
-            kind = order.pop()
+        for kind in _mix(rng, size, names, refusals, share):
             uid, other = pool[k % len(pool)], pool[(k + 1) % len(pool)]
             k += 1
             intent, instruction, gold, family = kinds[kind](rng, db, uid, other)

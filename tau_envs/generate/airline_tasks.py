@@ -479,6 +479,12 @@ def book(rng: random.Random, db: AirlineDB, uid: str, too_many: bool) -> Built:
     return intent, text, gold, "book"
 
 
+# kinds whose gold actions change nothing (the agent must refuse, or the user declines)
+REFUSAL_KINDS = frozenset(
+    ("cancel_refuse", "cancel_decline", "cancel_other_user", "change_flight_basic", "remove_bags",
+     "compensation_refuse", "book_too_many")
+)
+
 # kind name -> builder(rng, db, uid, other_uid)
 KINDS: dict[str, Callable[[random.Random, AirlineDB, str, str], Built]] = {
     "cancel": lambda r, db, u, o: cancel(r, db, u, "ok"),

@@ -167,6 +167,12 @@ def write_json(path: Path, obj: Any, *, indent: int | None = None) -> None:
     path.write_text(json.dumps(obj, indent=indent) + "\n", encoding="utf-8")
 
 
+# Share of tasks whose gold actions leave the database unchanged (refusals, declines, questions),
+# measured on the official τ-bench test splits (airline 20 of 50, retail 9 of 115; see
+# ``tests/tau_world/test_task_mix.py``). Generated splits follow these proportions.
+OFFICIAL_NO_WRITE_SHARE = {"airline": 20 / 50, "retail": 9 / 115}
+
+
 def split_sizes(n_tasks: int) -> dict[str, int]:
     """How many tasks each split gets: test and train ``n_tasks`` each, dev a fifth (at least 1)."""
     return {"test": n_tasks, "train": n_tasks, "dev": max(1, n_tasks // 5)}

@@ -328,6 +328,9 @@ def modify_payment(rng: random.Random, db: RetailDB, uid: str, low: bool) -> Bui
     return intent, text, gold, "payment"
 
 
+# kinds whose gold actions change nothing (the agent must refuse, or the user declines)
+REFUSAL_KINDS = frozenset(("cancel_decline", "cancel_delivered", "cancel_other_user", "return_pending"))
+
 # kind name -> builder(rng, db, uid, other_uid)
 KINDS: dict[str, Callable[[random.Random, RetailDB, str, str], Built]] = {
     "cancel": lambda r, db, u, o: cancel(r, db, u, "ok"),

@@ -2,8 +2,16 @@
 
 It states its request, answers the agent's questions with the facts it has (only those asked for),
 says "yes" to a confirmation of its request (or "no" when the intent says it declines), and ends
-the episode with ``###STOP###`` once the agent reports the request done, refuses it, or the
-conversation stalls. Phrasing varies with the seed; the facts never do.
+the episode with ``###STOP###`` once its goal is met (the agent reports the request done, or that
+nothing was changed after it declined) or the conversation stalls. A refusal does not end it at
+once: the user pushes back (twice when the intent expects the request to be carried out, once when
+it expects a refusal) and then stops.
+
+It **complains like a user** when something goes wrong that a user can notice: the agent reports a
+change the user never agreed to (or had declined), a change made without checking with the user
+first, or a refusal of a request the user expected to be granted. The complaint is said in the
+conversation, in the user's own words (seeded, varied per intent), and kept in ``feedback()`` so the
+runner records it as ``comment`` feedback. Phrasing varies with the seed; the facts never do.
 """
 
 from __future__ import annotations
@@ -22,7 +30,25 @@ _REFUSAL = re.compile(
 _DONE = re.compile(
     r"\b(successfully|has been|have been|all done|is now|completed|no changes were made|will not)\b", re.I
 )
+_NOTHING = re.compile(r"\b(no changes were made|will not|not make)\b", re.I)
 _MAX_STALLS = 3
+_PUSHBACKS = {"act": 2, "refuse": 1}  # times the user pushes back on a refusal, by what the task expects
+_GOALS = {
+    "cancel": "cancel reservation {rid}",
+    "change_cabin": "upgrade reservation {rid}",
+    "change_flight": "move reservation {rid} to the new date",
+    "add_bags": "add the checked bags to reservation {rid}",
+    "remove_bags": "reduce the checked bags on reservation {rid}",
+    "compensation": "get some compensation for what happened",
+    "update_passenger": "change the passenger on reservation {rid}",
+    "book": "book this trip",
+    "cancel_order": "cancel order {rid}",
+    "return_items": "return these items",
+    "exchange_items": "exchange the items",
+    "modify_items": "change the items of order {rid}",
+    "modify_address": "change the shipping address of order {rid}",
+    "modify_payment": "change how order {rid} is paid",
+}
 
 
 def _pick(rng: random.Random, *options: str) -> str:
@@ -42,6 +68,9 @@ class ScriptedUser:
         self._stalls = 0
         self._opening = ""
         self._retail: dict[str, Any] = {}  # per-episode state of the retail phrasing
+        self._asked = self._agreed = False
+        self._pushbacks = 0
+        self._complaints: list[str] = []
         self.done = False
 
     # -- the protocol ------------------------------------------------------------------------------
@@ -56,6 +85,9 @@ class ScriptedUser:
         self._rng = random.Random(f"{seed}:{task.index}")
         self._stalls = 0
         self._retail = {}
+        self._asked = self._agreed = False
+        self._pushbacks = 0
+        self._complaints = []
         self.done = False
         self._opening = self._first()
         if self._rng.random() < 0.5 and "user_id" in self._intent:
@@ -69,32 +101,90 @@ class ScriptedUser:
         msg = agent_message or ""
         low = msg.lower()
         if "(yes/no)" in low or re.search(r"\b(do you confirm|shall i proceed|confirm .*\?)", low):
+            self._asked = True
             if self._intent.get("decline"):
                 return _pick(
                     self._rng,
                     "No, I changed my mind. Please don't do it.",
                     "No, actually don't go ahead with that.",
                 )
+            self._agreed = True
             return _pick(self._rng, "Yes, please go ahead.", "Yes, I confirm.", "Yes.")
         answer = self._answer(low)
         if answer:
             self._stalls = 0
             return answer
-        if _REFUSAL.search(msg) or _DONE.search(msg) or "anything else" in low:
-            return self._stop()
+        if _DONE.search(msg):
+            return self._after_done(msg)
+        if _REFUSAL.search(msg) or "anything else" in low:
+            return self._push_back()
         self._stalls += 1
         if self._stalls >= _MAX_STALLS:
             return self._stop()
         return self._opening
 
+    def feedback(self) -> tuple[str, ...]:
+        """What the user complained about in this episode (in their own words), oldest first."""
+        return tuple(self._complaints)
+
+    # -- noticing what went wrong --------------------------------------------------------------------
+    def _goal(self) -> str:
+        i = self._intent
+        rid = i.get("reservation_id") or i.get("order_id", "")
+        return _GOALS.get(str(i["kind"]), "get this sorted out").format(rid=rid)
+
+    def _complain(self, text: str) -> str:
+        self._complaints.append(text)
+        return text
+
+    def _after_done(self, msg: str) -> str:
+        """The agent reports the request handled: the goal is met, unless the user never agreed."""
+        if _NOTHING.search(msg):  # nothing was changed (after the user declined): that is what they wanted
+            return self._stop()
+        r = self._rng
+        if self._intent.get("decline") and not self._agreed:
+            text = _pick(
+                r,
+                "Wait, what? I never said yes to that. I didn't want you to go ahead without asking me.",
+                "Hold on, you did that without asking me? I would have said no, I had changed my mind.",
+                "I didn't confirm anything! I didn't want that done, you should have checked with me first.",
+            )
+            return self._stop(self._complain(text))
+        if not self._asked and r.random() < 0.5:
+            text = _pick(
+                r,
+                "You went ahead without checking the details with me first. Please ask me next time.",
+                "I would have liked to confirm the details before you made the change.",
+            )
+            return self._stop(self._complain(text))
+        return self._stop()
+
+    def _push_back(self) -> str:
+        """A refusal (or a wrap-up) while the goal is unmet: push back a bounded number of times."""
+        r, goal = self._rng, self._goal()
+        expect = "refuse" if self._intent.get("expect") == "refuse" else "act"
+        if self._pushbacks < _PUSHBACKS[expect]:
+            self._pushbacks += 1
+            return _pick(
+                r,
+                f"That can't be right. I really need to {goal}. Could you check again?",
+                f"Are you sure? I was hoping to {goal}. Please look at it once more.",
+                f"I don't understand why you can't {goal}. Can you try again?",
+            )
+        if expect == "act":
+            text = _pick(
+                r,
+                f"This is frustrating. I still couldn't {goal}, and I don't see why it was refused.",
+                f"I'm not happy: you refused to {goal} and I think I was entitled to it.",
+            )
+            return self._stop(self._complain(text))
+        return self._stop(_pick(r, "Okay, I understand.", "Fine, I see."))
+
     # -- phrasing ------------------------------------------------------------------------------------
-    def _stop(self) -> str:
+    def _stop(self, said: str = "") -> str:
         self.done = True
-        return (
-            _pick(self._rng, "Thanks, that's all.", "Okay, thank you.", "Alright, thanks for your help.")
-            + " "
-            + STOP_TOKEN
-        )
+        bye = _pick(self._rng, "Thanks, that's all.", "Okay, thank you.", "Alright, thanks for your help.")
+        return f"{said or bye} {STOP_TOKEN}"
 
     def _first(self) -> str:
         i, r = self._intent, self._rng

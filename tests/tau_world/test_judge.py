@@ -55,7 +55,7 @@ def _trace(
 @pytest.fixture(scope="module", params=sorted(SCENARIOS))
 def scenario(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     name = request.param
-    out = generate_world(name, seed=3, n_users=60, n_tasks=40, out_dir=tmp_path_factory.mktemp(name))
+    out = generate_world(name, seed=3, n_users=80, n_tasks=60, out_dir=tmp_path_factory.mktemp(name))
     dom = load_domain(name, out)
     delete, garble = SCENARIOS[name]
     degraded = degrade_policy(dom.policy, list(rules_for(name)), delete=delete, garble=garble, seed=0)

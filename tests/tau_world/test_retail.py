@@ -22,11 +22,11 @@ DELETED = ["retail.confirm", "retail.pending_only", "retail.cancel_reason", "ret
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return generate_world("retail", seed=7, n_users=60, n_tasks=28, out_dir=tmp_path_factory.mktemp("rw"))
+    return generate_world("retail", seed=7, n_users=80, n_tasks=56, out_dir=tmp_path_factory.mktemp("rw"))
 
 
 def test_same_seed_same_bytes(world: Path, tmp_path: Path) -> None:
-    again = generate_world("retail", seed=7, n_users=60, n_tasks=28, out_dir=tmp_path / "b")
+    again = generate_world("retail", seed=7, n_users=80, n_tasks=56, out_dir=tmp_path / "b")
     names = sorted(p.name for p in world.iterdir())
     assert names == sorted(p.name for p in again.iterdir())
     _, mismatch, errors = filecmp.cmpfiles(world, again, names, shallow=False)
@@ -61,7 +61,7 @@ def test_official_schema(world: Path, tau_data: Path) -> None:
 
 
 def test_loads_and_gold_replays(world: Path) -> None:
-    for split, n in (("test", 28), ("train", 28), ("dev", 5)):
+    for split, n in (("test", 56), ("train", 56), ("dev", 11)):
         dom = load_domain("retail", world, split=split)
         assert len(dom.tasks) == n
         for task in dom.tasks:

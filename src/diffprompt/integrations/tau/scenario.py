@@ -136,6 +136,10 @@ def record_traffic(
         tr = replace(r.trace, slot=version.slot, version_id=version.id)
         traces.append(tr)
         feedback.append(Feedback(trace_id=tr.id, kind="reward", value=float(r.reward), source="env"))
+        feedback.extend(  # the scripted user's complaints, as a real user's comments would arrive
+            Feedback(trace_id=tr.id, kind="comment", value=None, text=str(c), source="user")
+            for c in tr.metadata.get("user_comments", ())
+        )
     store.add_traces(traces)
     store.add_feedback(feedback)
     return res.mean(version.id)
