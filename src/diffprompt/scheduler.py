@@ -127,6 +127,7 @@ class Worker:
         self._jobs: dict[str, JobSpec] = {}
         self._bad: dict[str, str] = {}  # job id -> why it is not scheduled (logged and recorded once)
         self._current: str | None = None  # the run this worker is executing
+        self._next_abandon_check = 0.0  # monotonic time of the next look for expired runs
 
     # -- leadership ---------------------------------------------------------------------------
     def heartbeat(self) -> bool:
@@ -139,12 +140,20 @@ class Worker:
             self._leader = got
         if became:
             self.on_event("leader", {"owner": self.owner})
+            self._next_abandon_check = 0.0
         if got:
             self._abandon_stale()
         return got
 
     def _abandon_stale(self) -> None:
-        """Only runs nobody keeps alive: a live CLI ``optimize`` or another worker's run is left alone."""
+        """Only runs nobody keeps alive: a live CLI ``optimize`` or another worker's run is left alone.
+
+        Looks at most once per half lease (it reads every run row), and at once on becoming leader.
+        """
+        now = time.monotonic()
+        if now < self._next_abandon_check:
+            return
+        self._next_abandon_check = now + self.lease_ttl_s / 2
         for run_id in heartbeat.abandon_expired(self.store, by=self.owner, grace_s=self.lease_ttl_s):
             self.on_event("abandoned", {"run_id": run_id})
 
