@@ -94,3 +94,18 @@ def test_schedule_add_bad_cron_is_one_line_through_the_entry_point(home: Path, t
     assert p.returncode == 1 and p.stderr.startswith("error: ") and len(p.stderr.strip().splitlines()) == 1
     p = subprocess.run([*cmd, "schedule", "list", "--json"], capture_output=True, text=True, timeout=120)
     assert json.loads(p.stdout) == []
+
+
+def test_schedule_list_shows_a_job_that_cannot_run(invoke, slot, cli_db: str) -> None:  # type: ignore[no-untyped-def]
+    from diffprompt.scheduler import JOB_PREFIX
+    from diffprompt.store import open_store
+
+    store = open_store(cli_db)
+    bad = {"id": "old", "slot": slot, "trigger": "interval", "every_s": float("nan"), "request": {}}
+    store.save_run(JOB_PREFIX + "old", slot, {"job": bad}, status="job")
+    store.close()
+    out = invoke("schedule", "list").stdout
+    assert "old: slot=s INVALID, not scheduled:" in out and "finite" in out
+    assert last_json(invoke("schedule", "list", "--json")) == []
+    invoke("schedule", "remove", "old")
+    assert "old" not in invoke("schedule", "list").stdout

@@ -113,12 +113,13 @@ def _jobs_file(path: Path) -> list[Any]:
 
 @app.command("list")
 def list_cmd(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> None:
-    """The stored jobs."""
-    from diffprompt.scheduler import list_jobs
+    """The stored jobs (``--json``: those that can run; the text also lists the ones that cannot, and why)."""
+    from diffprompt.scheduler import load_jobs
 
     store = common.open_store(ctx)
     try:
-        jobs = [j.as_dict() for j in list_jobs(store)]
+        good, bad = load_jobs(store)
+        jobs = [j.as_dict() for j in good]
     finally:
         store.close()
     if as_json:
@@ -130,6 +131,8 @@ def list_cmd(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) 
         common.console.print(
             f"{j['id']}: slot={j['slot']} {when} editor={j['request'].get('editor')}", markup=False, highlight=False
         )
+    for b in bad:
+        common.console.print(f"{b.id}: slot={b.slot} INVALID, not scheduled: {b.reason}", markup=False, highlight=False)
 
 
 @app.command("remove")
