@@ -240,7 +240,10 @@ def judge_description(judge: str | None) -> str:
     """In words, which judge ``tau_blamer`` / ``build_blamer`` use for ``judge`` (the demo prints it)."""
     from diffprompt.integrations.tau.oracle import ORACLE_JUDGE
 
-    if judge == ORACLE_JUDGE or judge is None:
+    if judge is None:
+        return ("evidence judge (offline, honest): it reads the conversation, the tool calls and results, the "
+                "reward, the user's comments and the environment's differing writes, never the rule book")
+    if judge == ORACLE_JUDGE:
         return ("oracle: the simulated model's own account of each failure (it reads the rule book, so it "
                 "is an upper bound, not a real judge)")
     return f"LLM judge {judge} (OpenAI-compatible), reading the traces and their feedback"
