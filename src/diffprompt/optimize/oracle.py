@@ -4,7 +4,8 @@ A hint (``EditRequest.hints``) is the text a blamer says the prompt should state
 judge that is the deleted rule's own sentence, so an editor that pastes it measures how far a round
 *could* go with a perfect editor — an upper bound for benchmarks, never a baseline and never the
 default. With a blamer that names no text (an honest judge that only reports what went wrong) an
-oracle editor has nothing to write: its candidates come back unchanged and the round says so. Both editors declare ``EditorCapabilities(oracle=True)``; reports and benchmarks label them.
+oracle editor has nothing to write: its candidates come back unchanged and the round says so.
+Both editors declare ``EditorCapabilities(oracle=True)``; reports and benchmarks label them.
 
 * ``OracleEditor`` (``--editor oracle``) fills each masked span with the unused hint most similar to
   its neighbourhood (``HintFiller``), like an AR editor that already knows the answer;
