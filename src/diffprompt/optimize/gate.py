@@ -216,6 +216,8 @@ def decide(
 
 def _describe(stats: Mapping[str, Any]) -> str:
     if stats.get("test") == "sign":
-        return f"{stats['wins']} wins / {stats['losses']} losses / {stats['ties']} ties on {stats['n']} cases"
+        w, lo, t, n = (int(stats[k]) for k in ("wins", "losses", "ties", "n"))
+        return (f"{w} win{'s' * (w != 1)} / {lo} loss{'es' * (lo != 1)} / {t} tie{'s' * (t != 1)} "
+                f"on {n} case{'s' * (n != 1)}")
     lo, hi = stats.get("ci", (float("nan"), float("nan")))
     return f"bootstrap CI [{lo:+.3f}, {hi:+.3f}] on {stats['n']} cases"
