@@ -97,7 +97,9 @@ def test_better_canary_is_promoted_and_audited(run, tmp_path: Path) -> None:  # 
 
 def test_worse_canary_is_rolled_back_and_audited(run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     v1, v2 = _slot_with_canary(run, tmp_path, "worse", canary_rate=2, incumbent_rate=8)
-    out = _json(run("canary", "watch", "worse", "--once", "--json"))
+    res = run("canary", "watch", "worse", "--json", "--interval", "0.01")  # keeps watching until decided
+    assert len(res.stdout.strip().splitlines()) == 1
+    out = _json(res)
     assert out["decision"] == "rollback" and out["action"] == "rolled_back"
     assert out["stats"]["reward"]["hi"] < 0
     state = _state(run, "worse")
