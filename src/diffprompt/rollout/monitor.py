@@ -232,7 +232,7 @@ def _record(store: Store, watch: CanaryWatch, cfg: RolloutConfig) -> None:
         "canary_version_id": watch.canary_version_id,
         "incumbent_version_id": watch.incumbent_version_id,
         "started_at": watch.started_at.isoformat(),
-        "config": cfg.as_dict(),
+        "rollout_config": cfg.as_dict(),
         "decision": watch.decision.as_dict(),
         "action": watch.action,
         "audit_id": watch.audit_id,
