@@ -36,6 +36,10 @@ from tau_envs.serve import start_server  # noqa: E402
 HEADING = "## optimize"
 
 
+def _f(x: float | None, spec: str = ".3f") -> str:
+    return "-" if x is None else format(x, spec)
+
+
 def load_dlm():
     try:
         from diffprompt.dlm.model import load_builtin
@@ -98,8 +102,9 @@ def main() -> None:
         store.add_traces([w.trace for w in win])
         store.add_feedback([f for w in win for f in w.feedback])
         t0 = time.perf_counter()
+        judge = "oracle" if kind.startswith("oracle") else None  # the oracle editor pastes the oracle judge's hints
         res = run_round(store, "airline", env=env, editor=build_editor(kind, dlm=dlm), config=OptimizeConfig(),
-                        seed=0, blamer=build_blamer(dom))
+                        seed=0, blamer=build_blamer(dom, judge=judge))
         wall = time.perf_counter() - t0
         rec = store.get_run(res.run_id)
         active = store.active_version("airline")
@@ -107,8 +112,9 @@ def main() -> None:
                  if res.promoted_version_id else seed_train)
         t = rec["timings"]
         rows.append(
-            f"| {kind} | {res.status} | {res.incumbent_score:.3f} → {res.candidate_score:.3f} | "
-            f"{res.p_value:.2g} | {seed_train:.3f} → {after:.3f} | {wall:.1f} | {rec['cost']['target_calls']} | "
+            f"| {kind} (judge: {judge or 'evidence'}) | {res.status} | {_f(res.incumbent_score)} → "
+            f"{_f(res.candidate_score)} | {_f(res.p_value, '.2g')} | {seed_train:.3f} → {after:.3f} | {wall:.1f} | "
+            f"{rec['cost']['target_calls']} | "
             f"{t.get('edit', 0):.1f} / {t.get('screen', 0):.1f} / {t.get('replay', 0):.1f} | "
             f"{len(rec['finalist']['span_changes']) if rec.get('finalist') else 0} |"
         )
@@ -118,9 +124,10 @@ def main() -> None:
     lines += [
         f"Offline, scenario `{scenario.name}` (`DEFAULT_SCENARIO`, the one `diffprompt demo` runs): "
         f"{scenario.describe()}; seed prompt = the world's policy so degraded; simulated target "
-        "model in-process (`--model sim`, the offline default), scripted users; blame from the "
-        "simulated model's `explain_failure` (offline judge). AR and rewrite run their offline hint-based "
-        "strategies (no LLM). One round per editor at `OptimizeConfig()` defaults "
+        "model in-process (`--model sim`, the offline default), scripted users; blame from the honest "
+        "evidence judge (`tau_envs.judge.TauJudge`, the offline default), except for the `oracle` editor, a labelled "
+        "ceiling that pastes the oracle judge's hints (`--judge oracle`). One round per editor at "
+        "`OptimizeConfig()` defaults "
         "(4 candidates x 2 iterations, 8 screening cases, rest held out, 1 trial, replay concurrency 4).",
         "",
         f"Recorded window: {n_tasks} episodes of the seed, pass^1 {test_pass:.3f} (recording took {record_s:.1f} s).",
