@@ -60,6 +60,7 @@ class DemoConfig:
     concurrency: int = 4
     seed: int = 0
     optimize: Mapping[str, Any] = field(default_factory=dict)
+    canary_share: float | None = 0.5  # the promoted prompt serves the 2nd live batch as a guarded canary
 
     def __post_init__(self) -> None:
         if self.domain not in ("airline", "retail"):
@@ -68,6 +69,8 @@ class DemoConfig:
             raise ConfigError("--trials and --concurrency must be >= 1")
         if self.live_split == self.heldout_split:
             raise ConfigError(f"the held-out split must differ from the live one ({self.live_split!r})")
+        if self.canary_share is not None and not 0.0 < self.canary_share < 1.0:
+            raise ConfigError(f"--canary must be a share strictly between 0 and 1, got {self.canary_share!r}")
 
     @property
     def slot_name(self) -> str:
@@ -97,6 +100,10 @@ class DemoResult:
 
     ``heldout_seed``/``heldout_final`` are pass^1 on ``heldout_tasks`` tasks of ``heldout_split``,
     none of which the live traffic (and so the round) saw; None when the split shares every task.
+    With ``canary_share`` the second live batch runs the promoted prompt as a guarded canary:
+    ``final_version`` is the round's promotion, ``canary`` the monitor's decision on that batch
+    (active is the canary only once the monitor promoted it) and ``live_after`` the canary arm's
+    mean reward.
     """
 
     db_url: str
@@ -116,6 +123,7 @@ class DemoResult:
     heldout_final: float | None
     report: Path
     seconds: float
+    canary: Mapping[str, Any] | None = None  # the live canary test of the 2nd batch (rollout.monitor.summary)
 
     def as_dict(self) -> dict[str, Any]:
         d = {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -183,8 +191,10 @@ def run_demo(cfg: DemoConfig, *, emit: Emit | None = None) -> DemoResult:
     Raises ``ConfigError`` before any work for an unusable model endpoint. A rejected candidate is an
     outcome, not an error: the report is written and the result says why.
     """
+    from diffprompt.optimize.config import OptimizeConfig
     from diffprompt.optimize.service import OptimizeRequest, run_request
     from diffprompt.report import write_report
+    from diffprompt.rollout import monitor
     from diffprompt.store import open_store
 
     say: Emit = emit or (lambda e: None)
@@ -229,15 +239,24 @@ def run_demo(cfg: DemoConfig, *, emit: Emit | None = None) -> DemoResult:
             for c in record.candidates
         ], "finalist_diff": record.finalist.diff if record.finalist is not None else ""}))
         final = store.active_version(cfg.slot_name)
-        after = None
+        after, canary = None, None
         if final.id != seed_version.id:
+            if cfg.canary_share is not None:  # guarded: the seed stays active, the promoted prompt is a canary
+                monitor.guard_promotion(store, cfg.slot_name, incumbent_id=seed_version.id, promoted_id=final.id,
+                                        share=cfg.canary_share, actor="demo")
             after = serve_live(store, cfg, live, tau, phase="after", seed=cfg.seed + 1, emit=say)
+            if cfg.canary_share is not None:
+                rollout = OptimizeConfig.from_dict(dict(cfg.optimize)).rollout
+                canary = monitor.summary(monitor.watch_once(store, cfg.slot_name, rollout))
+                say(DemoEvent(kind="canary", data=canary))
         scores: dict[str, float] = {}
         if held:
             scores = evaluate(cfg, heldout, tau, {"seed": seed_version.text, "final": final.text}, held,
                               seed=cfg.seed + 7, emit=say)
         live_before = float(before.pass_hat_k.get(1, 0.0))
         live_after = float(after.pass_hat_k.get(1, 0.0)) if after is not None else None
+        if canary is not None:  # the promoted prompt's own live threads (the canary arm)
+            live_after = canary["canary_mean"]
         extra = {
             "scenario": tau.scenario.describe() if not official else "official data, policy as is",
             "simulated": "; ".join(tau.simulated) or "nothing",
@@ -245,6 +264,12 @@ def run_demo(cfg: DemoConfig, *, emit: Emit | None = None) -> DemoResult:
             "live pass^1 before": f"{live_before:.3f}",
             "live pass^1 after": "-" if live_after is None else f"{live_after:.3f}",
         }
+        if canary is not None:
+            c = {k: f"{v:.3f}" if isinstance(v, float) else str(v) for k, v in canary.items()}
+            extra["live canary test"] = (
+                f"{c['decision']}: canary {c['canary_mean']} vs incumbent {c['incumbent_mean']} over "
+                f"{c['canary_n']} vs {c['incumbent_n']} threads, difference {c['difference']} [{c['lo']}, {c['hi']}]"
+            )
         if scores:
             label = f"held-out pass^1 ({cfg.heldout_split} split, {len(held)} tasks the round never saw)"
             extra[f"{label}, seed prompt"] = f"{scores['seed']:.3f}"
@@ -256,7 +281,7 @@ def run_demo(cfg: DemoConfig, *, emit: Emit | None = None) -> DemoResult:
             decision=result.decision.kind, reasons=tuple(result.decision.reasons), live_before=live_before,
             live_after=live_after, heldout_split=cfg.heldout_split, heldout_tasks=len(held),
             heldout_seed=scores.get("seed"), heldout_final=scores.get("final"), report=report,
-            seconds=round(time.perf_counter() - t0, 1),
+            seconds=round(time.perf_counter() - t0, 1), canary=canary,
         )
         say(DemoEvent(kind="done", data=out.as_dict()))
         return out

@@ -182,6 +182,13 @@ class DemoView:
     def heldout(self, d: Mapping[str, Any]) -> None:
         self._stop_progress()
 
+    def canary(self, d: Mapping[str, Any]) -> None:
+        self._stop_progress()
+        n = {k: _num(d.get(k)) for k in ("canary_mean", "incumbent_mean", "difference", "lo", "hi")}
+        _line(f"live canary test: {d['decision']}" + (f" ({d['action']})" if d.get("action") else "")
+              + f" · canary {n['canary_mean']} vs incumbent {n['incumbent_mean']} over {d['canary_n']} vs "
+              f"{d['incumbent_n']} threads · difference {n['difference']} [{n['lo']}, {n['hi']}]")
+
 
 _HANDLERS = {
     "setup": DemoView.setup,
@@ -196,6 +203,7 @@ _HANDLERS = {
     "round:decision": DemoView.decision,
     "candidates": DemoView.candidates,
     "heldout": DemoView.heldout,
+    "canary": DemoView.canary,
 }
 
 
@@ -210,6 +218,11 @@ def _rule(title: str) -> None:
 def _line(text: str) -> None:
     """One literal line that never wraps or gets cut (paths, ids and reasons stay whole)."""
     console.print(Text(text), soft_wrap=True)
+
+
+def _num(x: Any) -> str:
+    """A number for the terminal: 3 decimals for floats, as is otherwise (never a 17-digit float)."""
+    return f"{x:.3f}" if isinstance(x, float) else str(x)
 
 
 def _fmt_pass(p: Mapping[Any, float]) -> str:
@@ -248,6 +261,9 @@ def demo(
         None, "--world-tasks", min=5, help="Tasks per split of the generated world (default: the scenario's, 60)."
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the whole demo."),
+    canary: float = typer.Option(
+        0.5, "--canary", help="Share of the 2nd live batch on the promoted prompt, watched live (0: promote outright)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object (last line)."),
 ) -> None:
     """Run the whole loop offline: live traffic, optimize, promote, more traffic, report."""
@@ -258,7 +274,7 @@ def demo(
         home=Path(settings.home), db_url=common.state(ctx).db_url, model=model, user=user, judge=judge, dlm=dlm,
         editor=editor, tau_data=tau_data, base_url=base_url or settings.openai_base_url,
         api_key=settings.openai_api_key, live_trials=trials, concurrency=concurrency,
-        world_tasks=world_tasks, seed=seed,
+        world_tasks=world_tasks, seed=seed, canary_share=canary or None,
     )
     view = DemoView(quiet=as_json)
     result = run_demo(cfg, emit=view)
