@@ -47,7 +47,7 @@ def infill_cmd(
         if not list_spans:
             raise ValidationError("give at least one --span ID or --after ID (the ids are listed above)")
         return
-    from diffprompt.dlm.try_infill import infill_prompt
+    from diffprompt.optimize.try_infill import infill_prompt
 
     prompt = PromptVersion(id="file", slot="file", text=text, spans=spans, parent_id=None,
                            created_at=datetime.now(UTC), origin="manual")
