@@ -1,4 +1,4 @@
-"""The decision type and helpers shared by the simulated airline and retail agents."""
+"""The simulated model's move (``SimMove``) and helpers shared by the simulated airline and retail agents."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from tau_envs.sim.conversation import CONFIRM_MARK, Conversation
 
 
 @dataclass(frozen=True)
-class Decision:
+class SimMove:
     """The next assistant move: a text or one tool call, plus the naive branches it took."""
 
     text: str | None = None
@@ -21,7 +21,7 @@ class Decision:
 
 @dataclass
 class Ctx:
-    """What one decision sees: the conversation, the stated rules, a seeded rng, blame notes."""
+    """What one move sees: the conversation, the stated rules, a seeded rng, blame notes."""
 
     conv: Conversation
     stated: frozenset[str]
@@ -37,18 +37,18 @@ class Ctx:
         if (rule_id, reason) not in self.naive:
             self.naive.append((rule_id, reason))
 
-    def say(self, *options: str) -> Decision:
+    def say(self, *options: str) -> SimMove:
         """A text reply, phrased by the seeded rng."""
-        return Decision(text=options[self.rng.randrange(len(options))], naive=tuple(self.naive))
+        return SimMove(text=options[self.rng.randrange(len(options))], naive=tuple(self.naive))
 
-    def call(self, name: str, **args: Any) -> Decision:
+    def call(self, name: str, **args: Any) -> SimMove:
         """A tool call."""
-        return Decision(call=(name, args), naive=tuple(self.naive))
+        return SimMove(call=(name, args), naive=tuple(self.naive))
 
-    def lookup(self, name: str, **args: Any) -> tuple[Decision | None, Any]:
-        """Return (call decision, None) until ``name(**args)`` has run, then (None, parsed observation).
+    def lookup(self, name: str, **args: Any) -> tuple[SimMove | None, Any]:
+        """Return (call move, None) until ``name(**args)`` has run, then (None, parsed observation).
 
-        A failed lookup gives a text decision asking the user to check the id.
+        A failed lookup gives a text move asking the user to check the id.
         """
         done = self.conv.called(name, **args)
         if done is None:
@@ -60,7 +60,7 @@ class Ctx:
             ), None
         return None, done.json()
 
-    def write(self, confirm_rule: str, summary: str, name: str, args: Mapping[str, Any]) -> Decision:
+    def write(self, confirm_rule: str, summary: str, name: str, args: Mapping[str, Any]) -> SimMove:
         """Ask for a yes/no confirmation first when ``confirm_rule`` is stated, then call the tool."""
         if self.follows(confirm_rule):
             answer = self.conv.confirmation()
@@ -75,12 +75,12 @@ class Ctx:
             self.blame(confirm_rule, f"{name} was called without asking the user to confirm")
         return self.call(name, **dict(args))
 
-    def refuse(self, why: str) -> Decision:
+    def refuse(self, why: str) -> SimMove:
         """A refusal that names the policy reason."""
         return self.say(f"I'm sorry, but I cannot do that: {why}.", f"Sorry, this is not possible: {why}.")
 
 
-def after_write(ctx: Ctx, writes: tuple[str, ...]) -> Decision | None:
+def after_write(ctx: Ctx, writes: tuple[str, ...]) -> SimMove | None:
     """Report the outcome once a write tool ran; None when no write has run yet."""
     done = [c for c in ctx.conv.calls if c.name in writes]
     if not done:
@@ -106,7 +106,7 @@ def refused_already(ctx: Ctx) -> bool:
 
 def opening(
     ctx: Ctx, writes: tuple[str, ...], classify: Callable[[str], str], menu: str
-) -> Decision | str:
+) -> SimMove | str:
     """The moves every domain's agent makes first: greet, wrap up, find the request kind.
 
     Returns the move to make (greeting, wrap-up after a write or a refusal, the menu for an unknown

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from tau_envs.generate.airline_db import FREE_BAGS
-from tau_envs.sim.agent_base import Ctx, Decision, opening
+from tau_envs.sim.agent_base import Ctx, SimMove, opening
 from tau_envs.sim.conversation import AIRPORT, DATE, FLIGHT, PAYMENT_ID, PERSON, RES_ID, USER_ID
 
 WRITES = (
@@ -53,7 +53,7 @@ def _cabin(text: str) -> str | None:
     return found[-1].lower().replace(" ", "_") if found else None
 
 
-def _reservation(ctx: Ctx, uid: str) -> tuple[Decision | None, dict[str, Any] | None]:
+def _reservation(ctx: Ctx, uid: str) -> tuple[SimMove | None, dict[str, Any] | None]:
     rid = ctx.conv.last(RES_ID)
     if rid is None:
         return ctx.say("Could you give me the reservation id?", "What is the reservation id, please?"), None
@@ -71,7 +71,7 @@ def _reservation(ctx: Ctx, uid: str) -> tuple[Decision | None, dict[str, Any] | 
     return None, res
 
 
-def _payment(ctx: Ctx, res: dict[str, Any], *, rule: str | None) -> tuple[Decision | None, str]:
+def _payment(ctx: Ctx, res: dict[str, Any], *, rule: str | None) -> tuple[SimMove | None, str]:
     """The payment id for a change: ask when ``rule`` is stated (or None = always ask)."""
     said = ctx.conv.last(PAYMENT_ID)
     if said:
@@ -90,7 +90,7 @@ def _legs(res: dict[str, Any]) -> list[dict[str, str]]:
     return [{"flight_number": f["flight_number"], "date": f["date"]} for f in res["flights"]]
 
 
-def _cancel(ctx: Ctx, uid: str) -> Decision:
+def _cancel(ctx: Ctx, uid: str) -> SimMove:
     stop, res = _reservation(ctx, uid)
     if stop is not None or res is None:
         return stop  # type: ignore[return-value]
@@ -125,7 +125,7 @@ def _cancel(ctx: Ctx, uid: str) -> Decision:
     )
 
 
-def _change_cabin(ctx: Ctx, uid: str) -> Decision:
+def _change_cabin(ctx: Ctx, uid: str) -> SimMove:
     stop, res = _reservation(ctx, uid)
     if stop is not None or res is None:
         return stop  # type: ignore[return-value]
@@ -148,7 +148,7 @@ def _change_cabin(ctx: Ctx, uid: str) -> Decision:
     )
 
 
-def _change_flight(ctx: Ctx, uid: str) -> Decision:
+def _change_flight(ctx: Ctx, uid: str) -> SimMove:
     stop, res = _reservation(ctx, uid)
     if stop is not None or res is None:
         return stop  # type: ignore[return-value]
@@ -175,7 +175,7 @@ def _change_flight(ctx: Ctx, uid: str) -> Decision:
     )
 
 
-def _bags(ctx: Ctx, uid: str, user: dict[str, Any], remove: bool) -> Decision:
+def _bags(ctx: Ctx, uid: str, user: dict[str, Any], remove: bool) -> SimMove:
     stop, res = _reservation(ctx, uid)
     if stop is not None or res is None:
         return stop  # type: ignore[return-value]
@@ -224,7 +224,7 @@ def _bags(ctx: Ctx, uid: str, user: dict[str, Any], remove: bool) -> Decision:
     )
 
 
-def _compensation(ctx: Ctx, uid: str, user: dict[str, Any]) -> Decision:
+def _compensation(ctx: Ctx, uid: str, user: dict[str, Any]) -> SimMove:
     stop, res = _reservation(ctx, uid)
     if stop is not None or res is None:
         return stop  # type: ignore[return-value]
@@ -253,7 +253,7 @@ def _compensation(ctx: Ctx, uid: str, user: dict[str, Any]) -> Decision:
     )
 
 
-def _passenger(ctx: Ctx, uid: str) -> Decision:
+def _passenger(ctx: Ctx, uid: str) -> SimMove:
     stop, res = _reservation(ctx, uid)
     if stop is not None or res is None:
         return stop  # type: ignore[return-value]
@@ -280,7 +280,7 @@ def _passenger(ctx: Ctx, uid: str) -> Decision:
     )
 
 
-def _book(ctx: Ctx, uid: str, user: dict[str, Any]) -> Decision:
+def _book(ctx: Ctx, uid: str, user: dict[str, Any]) -> SimMove:
     t = ctx.conv.user_text
     codes = [c for c in AIRPORT.findall(t) if c not in ("EST", "USA")]
     fn, date, cabin = ctx.conv.last(FLIGHT), ctx.conv.last(DATE), _cabin(t)
@@ -367,7 +367,7 @@ def _book(ctx: Ctx, uid: str, user: dict[str, Any]) -> Decision:
 MENU = "I can help you book, change or cancel a reservation. What would you like to do?"
 
 
-def decide(ctx: Ctx) -> Decision:
+def decide(ctx: Ctx) -> SimMove:
     """The next move of the simulated airline agent."""
     conv = ctx.conv
     move = opening(ctx, WRITES, classify, MENU)

@@ -17,7 +17,7 @@ from typing import Any
 
 from diffprompt.errors import ConfigError
 from tau_envs.rules import Rule, rules_for
-from tau_envs.sim.agent_base import Ctx, Decision
+from tau_envs.sim.agent_base import Ctx, SimMove
 from tau_envs.sim.conversation import parse
 from tau_envs.sim.matching import DEFAULT_THRESHOLD, stated_rules
 from tau_envs.types import DomainName
@@ -33,7 +33,7 @@ def _domain_of(tool_names: frozenset[str], system: str) -> DomainName:
     return "retail" if "order" in system.lower() and "flight" not in system.lower() else "airline"
 
 
-def _decider(domain: DomainName) -> Callable[[Ctx], Decision]:
+def _decider(domain: DomainName) -> Callable[[Ctx], SimMove]:
     if domain == "airline":
         from tau_envs.sim import airline
 
@@ -71,8 +71,8 @@ class SimulatedPolicy:
         ]
         return random.Random(f"{self.seed}:{digest}")
 
-    def decide(self, messages: Sequence[Message], tools: Sequence[Mapping[str, Any]] = ()) -> Decision:
-        """The next move with the naive branches it took (``Decision.naive``)."""
+    def decide(self, messages: Sequence[Message], tools: Sequence[Mapping[str, Any]] = ()) -> SimMove:
+        """The next move with the naive branches it took (``SimMove.naive``)."""
         conv = parse(messages, tools)
         domain = self.domain or _domain_of(conv.tool_names, conv.system)
         rules = self.rules if self.rules is not None else rules_for(domain)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tau_envs.sim.agent_base import Ctx, Decision, opening
+from tau_envs.sim.agent_base import Ctx, SimMove, opening
 from tau_envs.sim.conversation import EMAIL, ITEM_ID, ORDER_ID, PAYMENT_ID
 
 WRITES = (
@@ -74,7 +74,7 @@ def classify(text: str) -> str:
     return "unknown"
 
 
-def _raw(ctx: Ctx, name: str, **args: Any) -> tuple[Decision | None, str]:
+def _raw(ctx: Ctx, name: str, **args: Any) -> tuple[SimMove | None, str]:
     """Like ``ctx.lookup`` for tools that answer a bare string (the find-user tools)."""
     done = ctx.conv.called(name, **args)
     if done is None:
@@ -86,7 +86,7 @@ def _raw(ctx: Ctx, name: str, **args: Any) -> tuple[Decision | None, str]:
     return None, done.observation
 
 
-def _authenticate(ctx: Ctx) -> tuple[Decision | None, str]:
+def _authenticate(ctx: Ctx) -> tuple[SimMove | None, str]:
     email = ctx.conv.last(EMAIL)
     if email:
         return _raw(ctx, "find_user_id_by_email", email=email)
@@ -97,7 +97,7 @@ def _authenticate(ctx: Ctx) -> tuple[Decision | None, str]:
     return ctx.say(AUTH_Q), ""
 
 
-def _status_ok(ctx: Ctx, order: dict[str, Any], need: str, action: str) -> Decision | None:
+def _status_ok(ctx: Ctx, order: dict[str, Any], need: str, action: str) -> SimMove | None:
     """Refuse when the order is not ``need`` and the status rule is stated; None to go on."""
     rule = "retail.pending_only" if need == "pending" else "retail.delivered_only"
     if order["status"] == need:
@@ -114,7 +114,7 @@ def _original(order: dict[str, Any]) -> str:
     return str(order["payment_history"][0]["payment_method_id"])
 
 
-def _cancel(ctx: Ctx, order: dict[str, Any]) -> Decision:
+def _cancel(ctx: Ctx, order: dict[str, Any]) -> SimMove:
     oid = order["order_id"]
     stop = _status_ok(ctx, order, "pending", "cancelled")
     if stop is not None:
@@ -153,7 +153,7 @@ def _items_named(ctx: Ctx, order: dict[str, Any]) -> list[str]:
     return [i for i in dict.fromkeys(ITEM_ID.findall(ctx.conv.user_text)) if i in ids]
 
 
-def _return(ctx: Ctx, order: dict[str, Any], user: dict[str, Any]) -> Decision:
+def _return(ctx: Ctx, order: dict[str, Any], user: dict[str, Any]) -> SimMove:
     oid = order["order_id"]
     stop = _status_ok(ctx, order, "delivered", "returned")
     if stop is not None:
@@ -203,7 +203,7 @@ def _pairs(ctx: Ctx, order: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-def _swap(ctx: Ctx, order: dict[str, Any], exchange: bool) -> Decision:
+def _swap(ctx: Ctx, order: dict[str, Any], exchange: bool) -> SimMove:
     oid = order["order_id"]
     need, action = ("delivered", "exchanged") if exchange else ("pending", "modified")
     stop = _status_ok(ctx, order, need, action)
@@ -252,7 +252,7 @@ def _swap(ctx: Ctx, order: dict[str, Any], exchange: bool) -> Decision:
     )
 
 
-def _modify_address(ctx: Ctx, order: dict[str, Any]) -> Decision:
+def _modify_address(ctx: Ctx, order: dict[str, Any]) -> SimMove:
     stop = _status_ok(ctx, order, "pending", "modified")
     if stop is not None:
         return stop
@@ -273,7 +273,7 @@ def _modify_address(ctx: Ctx, order: dict[str, Any]) -> Decision:
     )
 
 
-def _modify_payment(ctx: Ctx, order: dict[str, Any], user: dict[str, Any]) -> Decision:
+def _modify_payment(ctx: Ctx, order: dict[str, Any], user: dict[str, Any]) -> SimMove:
     stop = _status_ok(ctx, order, "pending", "modified")
     if stop is not None:
         return stop
@@ -301,7 +301,7 @@ def _modify_payment(ctx: Ctx, order: dict[str, Any], user: dict[str, Any]) -> De
     )
 
 
-def _order_and_user(ctx: Ctx) -> tuple[Decision | None, Any, Any]:
+def _order_and_user(ctx: Ctx) -> tuple[SimMove | None, Any, Any]:
     """Authenticate (when stated), look the order up, check ownership; (stop, order, user profile)."""
     conv = ctx.conv
     uid = ""
@@ -342,7 +342,7 @@ MENU = (
 )
 
 
-def decide(ctx: Ctx) -> Decision:
+def decide(ctx: Ctx) -> SimMove:
     """The next move of the simulated retail agent."""
     move = opening(ctx, WRITES, classify, MENU)
     if not isinstance(move, str):
