@@ -26,6 +26,9 @@ from typing import Any
 from diffprompt.errors import ConfigError
 from diffprompt.integrations.tau.factory import TauSetup, build_tau, judge_description, record_rewards
 from diffprompt.integrations.tau.scenario import Scenario, default_scenario
+from diffprompt.llm import check_reachable
+from diffprompt.optimize.build import LM_EDITORS, check_editor
+from diffprompt.optimize.recorded_build import model_name
 from diffprompt.types import PromptVersion
 
 
@@ -47,6 +50,7 @@ class DemoConfig:
     judge: str | None = None  # None: the offline default judge; "oracle": the labelled upper bound
     dlm: str = "builtin"
     editor: str = "dlm"
+    editor_model: str | None = None  # the OpenAI-compatible model of editor ar/rewrite
     tau_data: Path | None = None
     base_url: str | None = None
     api_key: str | None = None
@@ -63,6 +67,7 @@ class DemoConfig:
     canary_share: float | None = 0.5  # the promoted prompt serves the 2nd live batch as a guarded canary
 
     def __post_init__(self) -> None:
+        check_editor(self.editor, self.editor_model)  # before any traffic is served
         if self.domain not in ("airline", "retail"):
             raise ConfigError(f"unknown domain {self.domain!r}: use airline or retail")
         if self.live_trials < 1 or self.heldout_trials < 1 or self.concurrency < 1:
@@ -201,6 +206,8 @@ def run_demo(cfg: DemoConfig, *, emit: Emit | None = None) -> DemoResult:
     t0 = time.perf_counter()
     tau = cfg.tau()
     tau.check_endpoints()
+    if cfg.editor in LM_EDITORS:  # the editor's endpoint too, before any traffic is served
+        check_reachable(f"openai:{model_name(str(cfg.editor_model))}", base_url=cfg.base_url, api_key=cfg.api_key)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     run_dir = cfg.home / "demo" / stamp
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -217,7 +224,8 @@ def run_demo(cfg: DemoConfig, *, emit: Emit | None = None) -> DemoResult:
             "scenario": "official data, policy as is" if official else tau.scenario.name,
             "deleted": [] if official else list(tau.scenario.delete),
             "garbled": [] if official else list(tau.scenario.garble),
-            "simulated": list(tau.simulated), "judge": judge_description(cfg.judge), "editor": cfg.editor,
+            "simulated": list(tau.simulated), "judge": judge_description(cfg.judge),
+            "editor": f"{cfg.editor} ({cfg.editor_model})" if cfg.editor in LM_EDITORS else cfg.editor,
             "live_tasks": len(live.tasks), "heldout_tasks": len(held), "live_split": cfg.live_split,
             "heldout_split": cfg.heldout_split,
         }))
@@ -225,7 +233,8 @@ def run_demo(cfg: DemoConfig, *, emit: Emit | None = None) -> DemoResult:
         env = f"tau:{cfg.domain}" + (f":{live.data_dir}" if official else "")
         s = tau.scenario
         request = OptimizeRequest(
-            slot=cfg.slot_name, env=env, editor=cfg.editor, model=cfg.model, user=cfg.user, judge=cfg.judge,
+            slot=cfg.slot_name, env=env, editor=cfg.editor, editor_model=cfg.editor_model,
+            model=cfg.model, user=cfg.user, judge=cfg.judge,
             dlm=cfg.dlm, split=cfg.live_split, world_seed=s.world_seed, world_users=s.world_users,
             world_tasks=s.world_tasks, seed=cfg.seed, config=dict(cfg.optimize),
         )

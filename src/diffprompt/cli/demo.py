@@ -252,7 +252,12 @@ def demo(
         None, "--judge", help="Blame judge: an OpenAI-compatible model, or 'oracle' (upper bound); default offline."
     ),
     dlm: str = typer.Option("builtin", "--dlm", help="Diffusion LM: builtin | a checkpoint dir | a Hub id."),
-    editor: str = typer.Option("dlm", "--editor", help="dlm | ar | rewrite."),
+    editor: str = typer.Option(
+        "dlm", "--editor", help="dlm | ar | rewrite (both need --editor-model) | oracle | oracle-rewrite (ceilings)."
+    ),
+    editor_model: str | None = typer.Option(
+        None, "--editor-model", help="OpenAI-compatible model (at --base-url) of --editor ar or rewrite."
+    ),
     tau_data: Path | None = typer.Option(None, "--tau-data", help="Official τ-bench data dir (default: generated)."),
     base_url: str | None = typer.Option(None, "--base-url", help="OpenAI-compatible base URL."),
     trials: int = typer.Option(2, "--trials", min=1, help="Live trials per task."),
@@ -272,7 +277,7 @@ def demo(
     settings = common.state(ctx).settings()
     cfg = DemoConfig(
         home=Path(settings.home), db_url=common.state(ctx).db_url, model=model, user=user, judge=judge, dlm=dlm,
-        editor=editor, tau_data=tau_data, base_url=base_url or settings.openai_base_url,
+        editor=editor, editor_model=editor_model, tau_data=tau_data, base_url=base_url or settings.openai_base_url,
         api_key=settings.openai_api_key, live_trials=trials, concurrency=concurrency,
         world_tasks=world_tasks, seed=seed, canary_share=canary or None,
     )
