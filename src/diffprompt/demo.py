@@ -246,7 +246,9 @@ def run_demo(cfg: DemoConfig, *, emit: Emit | None = None) -> DemoResult:
             {"editor": c.editor, "status": c.status, "screen_score": c.screen_score,
              "new_texts": dict(c.new_texts), "reason": c.reason}
             for c in record.candidates
-        ], "finalist_diff": record.finalist.diff if record.finalist is not None else ""}))
+        ], "finalist_diff": record.finalist.diff if record.finalist is not None else "",
+            "read_cases": len(record.cases.read_replay_keys) if record.cases is not None else 0,
+            "holdout_cases": len(record.cases.holdout) if record.cases is not None else 0}))
         final = store.active_version(cfg.slot_name)
         after, canary = None, None
         if final.id != seed_version.id:

@@ -70,6 +70,8 @@ def test_seeded_demo_promotes_and_the_promoted_prompt_is_better_on_held_out_task
     assert result.scenario.startswith(DEFAULT_SCENARIO.name)
     assert result.judge.startswith("oracle")
     assert Path(result.report).is_file()
+    cases = next(e for e in events if e.kind == "candidates").data
+    assert cases["holdout_cases"] > 0 and cases["read_cases"] > 0  # the gate's cases vs the ones the round read
 
 
 def test_seeded_demo_rejects_says_why_and_still_writes_the_report(rejected: Run) -> None:
@@ -127,6 +129,7 @@ def test_terminal_view_has_no_raw_dicts_or_long_floats(promoted: Run, monkeypatc
     assert "wins / losses / ties" in table and "incumbent" in table and "candidate" in table
     assert "6 / 0 / 54" in table  # the gate's own count, on the candidate's row
     assert "simulated:" in out and "judge: oracle" in out
+    assert re.search(r"the gate replayed \d+ held-out cases, none of them among the \d+ cases the judge", out)
 
 
 def test_rejected_view_shows_why(rejected: Run, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -178,6 +178,9 @@ class DemoView:
                                         title="denoised candidates (new span texts)"))
         if d.get("finalist_diff"):
             console.print(Panel(Text(str(d["finalist_diff"])), title="span diff of the finalist", expand=False))
+        if d.get("holdout_cases"):
+            _line(f"the gate replayed {plural(int(d['holdout_cases']), 'held-out case')}, none of them among the "
+                  f"{plural(int(d.get('read_cases') or 0), 'case')} the judge and the editor read")
 
     def heldout(self, d: Mapping[str, Any]) -> None:
         self._stop_progress()
