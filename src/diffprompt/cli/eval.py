@@ -128,16 +128,15 @@ def eval_cmd(
     if as_json:
         common.print_json(report.as_dict())
         return
-    c = common.console
     extra = f", accuracy {report.accuracy:.3f}, macro-F1 {report.macro_f1:.3f}" if report.accuracy is not None else ""
-    c.print(f"{report.env} · slot {slot} · version {v.id}: score {report.score:.3f} on {report.n} cases{extra}")
-    c.print(
+    lines = [  # literal: an env path or slot name with [brackets] prints as written
+        f"{report.env} · slot {slot} · version {v.id}: score {report.score:.3f} on {report.n} cases{extra}",
         f"  errors {report.errors}, unparsed {report.unparsed}, model calls {report.model_calls}, "
         f"tokens {report.tokens}, {report.seconds:.1f}s",
-        highlight=False,
-    )
+    ]
     if record:
-        c.print(f"  recorded {recorded} episodes as traces of {slot}")
+        lines.append(f"  recorded {recorded} episodes as traces of {slot}")
+    common.write_plain("\n".join(lines) + "\n")
 
 
 def register(root: typer.Typer) -> None:

@@ -99,8 +99,8 @@ def _write(out: Path, name: str, md: str, svg: str, rows: list[Any], meta: dict[
     if as_json:
         common.print_json({**meta, "table": str(out / f"{name}.md"), "plot": str(out / f"{name}.svg")})
     else:
-        common.console.print(md, markup=False, highlight=False)
-        common.console.print(f"wrote {out / name}.md, .svg, .json")
+        common.write_plain(md if md.endswith("\n") else md + "\n")  # paths and labels print as written
+        common.write_plain(f"wrote {out / name}.md, .svg, .json\n")
 
 
 _ENV = typer.Option(..., "--env", help="dataset:PATH.jsonl[?labels=..] (the window and held-out parts split by seed).")
