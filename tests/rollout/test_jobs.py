@@ -157,3 +157,24 @@ def test_guard_promotion_turns_a_promotion_into_a_watched_canary() -> None:
     _traffic(store, "s", {v1: 0.5, v2: 0.5}, 100, seed=10, start=10)
     s = summary(watch_once(store, "s", RolloutConfig(), clock=clock))
     assert s["decision"] == "wait" and s["canary_n"] == s["incumbent_n"] == 50 and s["lo"] < 0 < s["hi"]
+
+
+def test_monitor_does_not_act_on_a_slot_moved_meanwhile() -> None:
+    from diffprompt.errors import ConflictError
+
+    clock = Clock()
+    store, v1, v2 = _slot(clock)
+    v3 = store.add_version("s", "Another prompt entirely.", parent_id=v1, origin="manual").id
+    store.set_canary("s", v2, 0.5, actor="t", reason="r")
+    _traffic(store, "s", {v1: 0.2, v2: 0.9}, 300, seed=11)
+    real_window = store.window
+
+    def window(*a, **kw):  # type: ignore[no-untyped-def]
+        out = real_window(*a, **kw)
+        store.promote("s", v3, actor="someone", reason="manual move while the monitor reads")
+        return out
+
+    store.window = window  # type: ignore[method-assign]
+    with pytest.raises(ConflictError):
+        watch_once(store, "s", RolloutConfig(), clock=clock)
+    assert store.slot_state("s").active_version_id == v3 and store.audit_log("s")[-1].actor == "someone"

@@ -148,7 +148,7 @@ def watch_once(
     )
     action, audit_id = None, None
     if act and decision.kind != "wait":
-        action, audit_id = _act(store, slot, canary_id, decision, cfg)
+        action, audit_id = _act(store, slot, canary_id, state.active_version_id, decision, cfg)
     watch = CanaryWatch(
         slot=slot,
         canary_version_id=canary_id,
@@ -199,12 +199,15 @@ def _arm(iv: Any) -> dict[str, Any]:
     return {"n": iv.n, "mean": iv.mean, "lo": iv.lo, "hi": iv.hi}
 
 
-def _act(store: Store, slot: str, canary_id: str, decision: RolloutDecision, cfg: RolloutConfig) -> tuple[str, int]:
+def _act(
+    store: Store, slot: str, canary_id: str, incumbent_id: str, decision: RolloutDecision, cfg: RolloutConfig
+) -> tuple[str, int]:
+    # compare-and-set on the incumbent: statistics about a slot someone moved meanwhile are stale
     reason = audit_reason(decision)
     if decision.kind == "promote":
-        entry = store.promote(slot, canary_id, actor=cfg.actor, reason=reason)
+        entry = store.promote(slot, canary_id, actor=cfg.actor, reason=reason, expected_active=incumbent_id)
         return "promoted", entry.id
-    entry = store.set_canary(slot, None, 0.0, actor=cfg.actor, reason=reason)
+    entry = store.set_canary(slot, None, 0.0, actor=cfg.actor, reason=reason, expected_active=incumbent_id)
     return ("rolled_back" if decision.kind == "rollback" else "ended"), entry.id
 
 
