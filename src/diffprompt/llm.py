@@ -389,8 +389,10 @@ class ChatClient:
         try:
             try:
                 resp = self._sdk().chat.completions.create(**kwargs)
-            except (openai.BadRequestError, openai.UnprocessableEntityError):
-                if response_format is None or self._json_object:
+            except openai.APIStatusError as exc:
+                # 400/422, or llama-cpp-python's 500 for a request-validation error naming the field
+                refused = exc.status_code in (400, 422) or "response_format" in str(exc)
+                if response_format is None or self._json_object or not refused:
                     raise
                 # llama-cpp-python's server knows only {"type": "json_object", "schema": ...}: use that
                 # form from now on (same constraint, older spelling)
