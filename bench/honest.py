@@ -1,0 +1,205 @@
+"""The honest offline loop on several degraded scenarios of both domains, next to the oracle ceiling.
+
+For each scenario (a generated world whose policy had rules deleted or garbled): the degraded seed
+serves every test task once (the window, with reward feedback and the scripted users' complaints);
+then one round per row on a copy of that window:
+
+- ``dlm · honest judge``: the built-in DLM editor, blame from ``tau_envs.judge.TauJudge`` (evidence
+  only, the offline default);
+- ``ar`` / ``rewrite · honest judge`` with ``--editor-model`` (an OpenAI-compatible model, e.g. the
+  SmolLM2 server of ``scripts/realmodel_server.sh``) when one answers at ``--base-url``;
+- ``oracle ceiling``: the simulated model's own explanation (``--judge oracle``) and the oracle editor
+  that pastes its hints — a labelled upper bound, not a baseline.
+
+Held-out gain is measured on the *train* split (tasks no round read). The do-nothing baseline
+(``tau_envs.baseline``, a model that never calls a tool) is reported beside every pass^1. The column
+"verbatim" says whether the promoted prompt contains a deleted or garbled rule's catalogue sentence
+word for word.
+
+``python bench/honest.py [--quick] [--scenarios a,b] [--editor-model NAME --base-url URL]`` writes
+the "honest loop" section of bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import _results
+
+sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parents[1] / "src")]
+
+from diffprompt.integrations.tau import build_tau, record_traffic  # noqa: E402
+from diffprompt.integrations.tau.scenario import DEFAULT_SCENARIO, RETAIL_SCENARIO, Scenario  # noqa: E402
+from diffprompt.optimize.build import build_blamer, build_editor  # noqa: E402
+from diffprompt.optimize.config import OptimizeConfig  # noqa: E402
+from diffprompt.optimize.loop import run_round  # noqa: E402
+from diffprompt.optimize.replay import run_paired  # noqa: E402
+from diffprompt.store.memory import MemoryStore  # noqa: E402
+from tau_envs.baseline import do_nothing_pass1  # noqa: E402
+from tau_envs.rules import rule_by_id  # noqa: E402
+from tau_envs.users.scripted import ScriptedUser  # noqa: E402
+
+HEADING = "## honest loop"
+SCENARIOS = (
+    DEFAULT_SCENARIO,
+    Scenario(name="airline-cancel-comp-payment", domain="airline",
+             delete=("airline.cancel_eligibility", "airline.comp_amount"), garble=("airline.ask_payment",)),
+    Scenario(name="airline-owner-cabin-bags", domain="airline",
+             delete=("airline.verify_owner", "airline.cabin_change_ok"), garble=("airline.free_bags",)),
+    RETAIL_SCENARIO,
+    Scenario(name="retail-reason-balance-product", domain="retail",
+             delete=("retail.cancel_reason", "retail.gift_card_balance"), garble=("retail.same_product",)),
+    Scenario(name="retail-user-items-delivered", domain="retail",
+             delete=("retail.one_user", "retail.collect_all_items"), garble=("retail.delivered_only",)),
+)
+
+
+def _dlm():
+    try:
+        from diffprompt.dlm.model import load_builtin
+
+        return load_builtin(), ""
+    except Exception as exc:  # weights missing or not loadable: the row says why
+        return None, f"{type(exc).__name__}: {exc}"
+
+
+def _model_up(base_url: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(base_url.rstrip("/") + "/models", timeout=3):
+            return True
+    except OSError:
+        return False
+
+
+def _copy(seed_store: MemoryStore, slot: str, text: str) -> MemoryStore:
+    store = MemoryStore()
+    store.create_slot(slot, text)
+    win = seed_store.window(slot)
+    store.add_traces([w.trace for w in win])
+    store.add_feedback([f for w in win for f in w.feedback])
+    return store
+
+
+def run_scenario(sc: Scenario, rows_for: list[tuple[str, str, str]], home: Path, dlm, base_url: str | None,
+                 nothing: dict[str, float]) -> list[str]:
+    setup = build_tau(home=home, scenario=sc)
+    dom, train = setup.domain("test"), setup.domain("train")
+    seed_text = setup.seed_prompt(dom)
+    env, train_env = setup.replay(dom), setup.replay(train)
+    seed_store = MemoryStore()
+    v0 = seed_store.create_slot(sc.domain, seed_text)
+    window_pass = record_traffic(seed_store, v0, env, env.all_cases(), concurrency=4)
+    comments = sum(1 for w in seed_store.window(sc.domain) for f in w.feedback if f.kind == "comment")
+    cases = train_env.all_cases()
+    seed_train = run_paired(train_env, cases, {"s": seed_text}, concurrency=4, seed=5).mean("s")
+    if sc.domain not in nothing:
+        nothing[sc.domain] = do_nothing_pass1(train, user_factory=lambda t, s: ScriptedUser(), concurrency=4).pass1
+    deleted = [rule_by_id(r).text for r in (*sc.delete, *sc.garble)]
+    out = []
+    for label, kind, judge in rows_for:
+        if kind == "dlm" and dlm is None:
+            out.append(f"| {sc.name} | {label} | skipped (no DLM) | | | | | | |")
+            continue
+        store = _copy(seed_store, sc.domain, seed_text)
+        editor = build_editor(kind, dlm=dlm if kind == "dlm" else None,
+                              model=None if kind in ("dlm", "oracle") else ARGS.editor_model,
+                              base_url=base_url, api_key="x" if base_url else None)
+        blamer = build_blamer(dom, judge=judge or None)
+        t0 = time.perf_counter()
+        res = run_round(store, sc.domain, env=env, editor=editor, config=OptimizeConfig(), seed=0, blamer=blamer)
+        wall = time.perf_counter() - t0
+        rec = store.get_run(res.run_id)
+        active = store.active_version(sc.domain)
+        promoted = bool(res.promoted_version_id)
+        after = (run_paired(train_env, cases, {"v": active.text}, concurrency=4, seed=5).mean("v")
+                 if promoted else seed_train)
+        verbatim = any(s in active.text for s in deleted) if promoted else False
+        p = f"{res.p_value:.2g}" if res.p_value is not None else "-"
+        out.append(
+            f"| {sc.name} | {label} | {res.status} | {p} | {seed_train:.3f} → {after:.3f} ({after - seed_train:+.3f}) "
+            f"| {nothing[sc.domain]:.3f} | {rec['cost']['target_calls']} | {wall:.1f} | {'yes' if verbatim else 'no'} |"
+        )
+        print(out[-1], flush=True)
+        print(f"  reasons: {'; '.join(map(str, res.decision.reasons))[:300]}", flush=True)
+    print(f"{sc.name}: window pass^1 {window_pass:.3f}, {comments} user complaints", flush=True)
+    return [*out, f"<!-- {sc.name}: window pass^1 {window_pass:.3f}, user complaints in window {comments} -->"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="40-task worlds")
+    ap.add_argument("--scenarios", default=",".join(s.name for s in SCENARIOS))
+    ap.add_argument("--editor-model", default=None, help="OpenAI-compatible model for the ar/rewrite rows")
+    ap.add_argument("--base-url", default=os.environ.get("DIFFPROMPT_TEST_LLM_URL"))
+    ap.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
+    ap.add_argument("--rows", default="dlm,oracle", help="which rows: dlm, oracle (ar/rewrite need a model)")
+    global ARGS
+    ARGS = ap.parse_args()
+    chosen = [replace(s, world_tasks=40) if ARGS.quick else s for s in SCENARIOS
+              if s.name in ARGS.scenarios.split(",")]
+    dlm, why = _dlm()
+    wanted = ARGS.rows.split(",")
+    rows_for = [("dlm · honest judge", "dlm", "")] if "dlm" in wanted else []
+    real = bool(ARGS.editor_model and ARGS.base_url and _model_up(ARGS.base_url))
+    if real:
+        rows_for += [("ar · honest judge", "ar", ""), ("rewrite · honest judge", "rewrite", "")]
+    if "oracle" in wanted:
+        rows_for += [("oracle ceiling (oracle judge + editor)", "oracle", "oracle")]
+    home = Path(tempfile.mkdtemp(prefix="bench-honest-"))
+    nothing: dict[str, float] = {}
+    rows: list[str] = []
+    t0 = time.perf_counter()
+    for k, sc in enumerate(chosen):
+        rows += run_scenario(sc, rows_for, home, dlm, ARGS.base_url if real else None, nothing)
+        lines = _section(rows, real, dlm is None, why, time.perf_counter() - t0, k + 1, len(chosen))
+        if not ARGS.no_write:  # after every scenario, so a cut-short run still leaves its rows
+            _results.write_section(HEADING, lines)
+    print("\n".join(lines))
+
+
+def _section(rows: list[str], real: bool, no_dlm: bool, why: str, total: float, done: int, n: int) -> list[str]:
+    body = [r for r in rows if not r.startswith("<!--")]
+    notes = [r[5:-4] for r in rows if r.startswith("<!--")]
+    honest = [r for r in body if "honest judge" in r and "skipped" not in r]
+    promoted = sum("| promoted |" in r for r in honest)
+    ceiling = [r for r in body if "oracle ceiling" in r]
+    lines = [
+        "Offline: generated τ worlds (official share of refusal tasks), each scenario's policy with rules "
+        "deleted or garbled; simulated target in-process, scripted users (who complain in their own words). "
+        "One round per row at `OptimizeConfig()` defaults on a copy of the same recorded window (every test "
+        "task once). Held-out = the *train* split, tasks no round read. \"do-nothing\" = pass^1 on that "
+        "split of a model that never calls a tool (`tau_envs.baseline`). The oracle rows read the simulated "
+        "model's rule book: an upper bound, not a result.",
+        "",
+        "| scenario | judge · editor | decision | p | held-out pass^1 seed → new (gain) | do-nothing | "
+        "target calls | wall s | verbatim |",
+        "|---|---|---|---|---|---|---|---|---|",
+        *body,
+        "",
+        f"Honest rounds promoted {promoted} of {len(honest)}; oracle ceiling promoted "
+        f"{sum('| promoted |' in r for r in ceiling)} of {len(ceiling)}. Windows: " + "; ".join(notes) + ".",
+        "",
+        ("`ar` / `rewrite` rows: not run — no OpenAI-compatible model answered (start "
+         "`scripts/realmodel_server.sh`, pass `--editor-model smollm2 --base-url http://127.0.0.1:8089/v1`)."
+         if not real else f"`ar` / `rewrite` ran on `{ARGS.editor_model}` at {ARGS.base_url}."),
+    ]
+    if no_dlm:
+        lines.append(f"DLM rows skipped: {why[:200]}")
+    if done < n:
+        lines.append(f"Partial: {done} of {n} scenarios finished when this was written.")
+    lines.append(f"{total:.0f} s on the shared 2-core machine (1-min load {os.getloadavg()[0]:.1f}). "
+                 "`python bench/honest.py` reproduces it.")
+    return lines
+
+
+ARGS: argparse.Namespace
+if __name__ == "__main__":
+    main()
