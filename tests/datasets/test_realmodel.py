@@ -25,7 +25,7 @@ def served_model() -> str:
     import httpx
 
     try:
-        resp = httpx.get(f"{URL.rstrip('/')}/models", timeout=3)
+        resp = httpx.get(f"{URL.rstrip('/')}/models", timeout=30)  # llama.cpp answers after queued completions
         ids = [m["id"] for m in resp.json().get("data", [])]
     except Exception as exc:  # any failure means "no server here"
         pytest.skip(f"no OpenAI-compatible LLM server at {URL} ({type(exc).__name__}); start the real-model tier")
