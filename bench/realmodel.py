@@ -128,20 +128,24 @@ def main() -> int:
     ap.add_argument("--max-steps", type=int, default=3)
     ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--gen-tokens", type=int, default=64)
+    ap.add_argument("--throughput-only", action="store_true", help="measure the server only (no rounds)")
     args = ap.parse_args()
 
     pp, gen, n_prompt = throughput(args.url, args.model, args.gen_tokens)
     print(f"server: prompt {pp:.0f} tok/s ({n_prompt} tokens), generation {gen:.1f} tok/s", flush=True)
     rows: list[tuple[str, dict[str, object]]] = []
     with tempfile.TemporaryDirectory() as tmp:
+        if args.throughput_only:
+            args.airline, args.support = None, 0
         os.environ["DIFFPROMPT_HOME"] = tmp
         from agents import support_agent
 
         db = f"sqlite:///{tmp}/support.db"
-        support_agent.main(["-n", str(args.support), "--db", db])
-        name = f"support agent ({args.support} conversations)"
-        rows.append((name, round_on(db, "support", args.url, args.model, args)))
-        print(rows[-1], flush=True)
+        if args.support:
+            support_agent.main(["-n", str(args.support), "--db", db])
+            name = f"support agent ({args.support} conversations)"
+            rows.append((name, round_on(db, "support", args.url, args.model, args)))
+            print(rows[-1], flush=True)
         if args.airline:
             from diffprompt.store.importers import import_tau_historical
 
@@ -161,7 +165,8 @@ def main() -> int:
         f"{args.screen} screening cases, 1 candidate, max_tokens {args.max_tokens}, max_steps {args.max_steps}.",
         "",
         f"Server: prompt processing **{pp:.0f} tokens/s** ({n_prompt}-token prompt), "
-        f"generation **{gen:.1f} tokens/s** ({args.gen_tokens} tokens).",
+        f"generation **{gen:.1f} tokens/s** ({args.gen_tokens} tokens); machine load average "
+        f"{os.getloadavg()[0]:.1f} while measuring.",
         "",
         "| traffic | decision | wall s | replays | s per case (2 replays + 2 judge calls) "
         "| target calls / tokens | judge+blamer calls / tokens "
@@ -178,7 +183,10 @@ def main() -> int:
             f"| {t.calls} / {t.total_tokens} | {j.calls} / {j.total_tokens} | {e.calls} / {e.total_tokens} "  # type: ignore[attr-defined]
             f"| {st.get('judge_unparseable', 0)} of {st.get('judge_calls', 0)} | {garbage} | ${r['cost_mini']:.4f} |"
         )
-    lines += ["", "Decision reasons: " + "; ".join(f"{n}: {r['reason']}" for n, r in rows)]
+    if rows:
+        lines += ["", "Decision reasons: " + "; ".join(f"{n}: {r['reason']}" for n, r in rows)]
+    else:
+        lines += ["", "(`--throughput-only`: no round was run.)"]
     _results.write_section(HEADING, lines)
     print("\n".join(lines))
     return 0
