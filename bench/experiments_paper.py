@@ -134,12 +134,15 @@ def main() -> None:
         "| round target calls |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
+    def f(v):  # None when every episode errored (no parsed answers to score)
+        return "—" if v is None else f"{v:.3f}"
+
     for r in rows:
         pb, pd = PAPER[r["task"]]
         gate = f"{r['status']} (p={r['p']:.3g})" if r["p"] is not None else r["status"]
         lines.append(
-            f"| {NAMES[r['task']]} | {pb:.2f} → {pd:.2f} | {r['editor']} | {gate} | {r['baseline']:.3f} "
-            f"({r['baseline_f1']:.3f}) | {r['optimized']:.3f} ({r['optimized_f1']:.3f}) | {r['report_n']} "
+            f"| {NAMES[r['task']]} | {pb:.2f} → {pd:.2f} | {r['editor']} | {gate} | {f(r['baseline'])} "
+            f"({f(r['baseline_f1'])}) | {f(r['optimized'])} ({f(r['optimized_f1'])}) | {r['report_n']} "
             f"| {r['baseline_unparsed']} → {r['optimized_unparsed']} | {r['round_target_calls']} |"
         )
     if not args.dry:
