@@ -96,7 +96,7 @@ def _blame_rows(data: ReportData) -> list[dict[str, Any]]:
                 "text": spans.get(a.span_id, "(insertion point)" if a.insert else ""),
                 "score": a.score,
                 "components": ", ".join(f"{k}={v:.2f}" for k, v in a.components.items()),
-                "evidence": "; ".join(str(e.get("reason") or e.get("text") or e) for e in a.evidence[:3]),
+                "evidence": "; ".join(_evidence_text(e) for e in a.evidence[:3]),
             }
         )
     return rows
@@ -222,3 +222,10 @@ def write_report(store: Store, run_id: str, path: Path, *, extra: Mapping[str, A
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render_html(data), encoding="utf-8")
     return path
+
+
+def _evidence_text(e: Mapping[str, Any]) -> str:
+    """One piece of blame evidence as words: its reason or text, else its fields — never a raw dict."""
+    if e.get("reason") or e.get("text"):
+        return str(e.get("reason") or e.get("text"))
+    return ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in e.items())
