@@ -217,6 +217,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--base-url", default=None, help="OpenAI-compatible endpoint (default: OPENAI_BASE_URL)")
     ap.add_argument("--max-tokens", type=int, default=256, help="token limit of every model reply")
     ap.add_argument("--timeout", type=float, default=120.0, help="seconds per model call")
+    ap.add_argument("--max-steps", type=int, default=8,
+                    help="model calls per conversation; a model that loops past it is a recorded failure")
     args = ap.parse_args(argv)
 
     settings = Settings()
@@ -246,7 +248,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         thread = f"support-{batch}-{i:03d}"
         try:
             out = agent.invoke(
-                {"messages": [{"role": "user", "content": text}]}, {"configurable": {"thread_id": thread}}
+                {"messages": [{"role": "user", "content": text}]},
+                {"configurable": {"thread_id": thread}, "recursion_limit": 2 * args.max_steps + 1},
             )
         except Exception as exc:  # a real model's garbage: the conversation failed, its trace is recorded
             failures.append(f"{thread}: {type(exc).__name__}: {str(exc)[:120]}")
@@ -290,9 +293,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     console.print(table)
     stats = store.stats(SLOT)
+    mean = "-" if stats["mean_reward"] is None else f"{stats['mean_reward']:.2f}"
     console.print(
         f"slot [bold]{SLOT}[/]: {stats['traces']} traces, {stats['feedback']} feedback, "
-        f"mean reward {stats['mean_reward']:.2f} | recorder: written {rstats.written}, "
+        f"mean reward {mean} | recorder: written {rstats.written}, "
         f"spooled {rstats.spooled}, dropped {rstats.dropped}"
     )
     for line in failures:
