@@ -7,8 +7,10 @@ default. With a blamer that names no text (an honest judge that only reports wha
 oracle editor has nothing to write: its candidates come back unchanged and the round says so.
 Both editors declare ``EditorCapabilities(oracle=True)``; reports and benchmarks label them.
 
-* ``OracleEditor`` (``--editor oracle``) fills each masked span with the unused hint most similar to
-  its neighbourhood (``HintFiller``), like an AR editor that already knows the answer;
+* ``OracleEditor`` (``--editor oracle``) fills each insertion slot with the unused hint most similar
+  to its neighbourhood, and a span masked in place only with a hint that restates it (a garbled or
+  contradicted copy), so it never writes over a correct neighbouring rule (``HintFiller``) — like an
+  AR editor that already knows the answer;
 * ``OracleRewriteEditor`` (``--editor oracle-rewrite``) rewrites the whole prompt: each hint
   replaces its closest span, or is inserted after it when missing (``HintCritic`` + ``HintWriter``).
 """
@@ -32,15 +34,32 @@ from diffprompt.spans import normalize_text, segment, squash_whitespace
 from diffprompt.types import Candidate, TraceWithFeedback
 
 
-class HintFiller:
-    """Each mask gets the unused hint most similar to its neighbourhood.
+def restates(hint: str, text: str, *, at: float = 0.45) -> bool:
+    """Whether ``hint`` is a version of ``text`` (a correction of it, not another rule).
 
+    TF-IDF cosine >= ``at``, or ``text`` is a letter-scrambled copy of it (letter-bag cosine >= 0.6
+    and at least 0.3 above the word cosine).
+    """
+    plain = tfidf_similarity([hint], [text])[0][0]
+    if plain >= at:
+        return True
+    return tfidf_similarity([hint], [text], anagram=True)[0][0] >= max(0.6, plain + 0.3)
+
+
+class HintFiller:
+    """Insertion slots get the hints most similar to their neighbourhood; in-place masks only their own.
+
+    A span masked in place gets a hint only when the hint is a corrected version of it (``restates``).
+    A span masked in place may be a correct rule (picked by feedback similarity, not blame): writing
+    an unrelated hint over it would delete that rule, so it keeps its text unless some hint restates
+    it (a garbled or contradicted copy). In-place slots are served first, then insertion slots.
     Hints already stated by the visible prompt, or already rejected for that span, are skipped.
     ``explore`` is the chance (seeded) of taking the second-best hint, so ``n`` candidates differ.
     """
 
-    def __init__(self, *, explore: float = 0.3) -> None:
+    def __init__(self, *, explore: float = 0.3, replace_at: float = 0.45) -> None:
         self.explore = explore
+        self.replace_at = replace_at
 
     def fill(self, masked_prompt: str, slots: Sequence[MaskSlot], request: EditRequest, *, seed: int) -> dict[int, str]:
         rng = random.Random(seed)
@@ -49,11 +68,14 @@ class HintFiller:
         if visible and hints:
             stated = tfidf_similarity(hints, visible)
             hints = [h for h, row in zip(hints, stated, strict=True) if max(row) < 0.8]
+        original = {s.id: s.text for s in request.prompt.spans}
         out: dict[int, str] = {}
         used: set[str] = set()
-        for slot in slots:
+        for slot in sorted(slots, key=lambda sl: (sl.insert, sl.n)):
             banned = {normalize_text(t) for t in request.rejected_for(slot.span_id)}
             pool = [h for h in hints if h not in used and normalize_text(h) not in banned]
+            if not slot.insert:
+                pool = [h for h in pool if restates(h, original.get(slot.span_id, ""), at=self.replace_at)]
             if not pool:
                 continue
             sims = tfidf_similarity([slot.context or masked_prompt], pool)[0]
