@@ -15,7 +15,10 @@ Against a real model (any OpenAI-compatible server, e.g. the local SmolLM2 tier)
 
     python agents/support_agent.py --model openai:smollm2 --base-url http://127.0.0.1:8089/v1 -n 10
 
-A conversation the model breaks (malformed tool call, server error) is recorded as a failure.
+A conversation the model breaks (malformed tool call, server error, a loop of tool calls that hits
+``--max-steps``) is recorded as a failure: its trace is stored with ``metadata["error_reason"]``
+(``mw.wrap(agent)`` records runs that raise anywhere), scored 0 with a thumbs-down, and counted by
+reason in the summary.
 
 The scripted model follows the refund policy reliably only when the system prompt tells it to
 check it, so prompt edits change the reward: exactly what diffprompt's optimizer improves.
@@ -29,6 +32,7 @@ import hashlib
 import json
 import re
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -239,7 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             api_key=settings.openai_api_key,
             settings=ModelSettings(max_tokens=args.max_tokens, timeout_s=args.timeout),
         )
-    agent = build_agent(model, [mw])
+    agent = mw.wrap(build_agent(model, [mw]))  # runs that raise are recorded too, before the raise
     batch = new_id()[:6]
     results: list[tuple[str, float]] = []
     pending_comments: list[tuple[str, str]] = []
@@ -252,7 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 {"configurable": {"thread_id": thread}, "recursion_limit": 2 * args.max_steps + 1},
             )
         except Exception as exc:  # a real model's garbage: the conversation failed, its trace is recorded
-            failures.append(f"{thread}: {type(exc).__name__}: {str(exc)[:120]}")
+            failures.append(f"{thread}: {type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else ''}")
             recorder.flush(30)
             try:
                 fb = record_feedback(store, thread_id=thread, slot=SLOT, kind="rating", value=0.0, source="user",
@@ -292,6 +296,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{reward:.0f}",
         )
     console.print(table)
+    outcomes = Counter(
+        str(tr.metadata.get("error_reason", tr.metadata.get("outcome", "?")))
+        for tr in (store.get_trace(t) for t, _ in results)
+    )
+    console.print("outcomes: " + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items())), markup=False)
     stats = store.stats(SLOT)
     mean = "-" if stats["mean_reward"] is None else f"{stats['mean_reward']:.2f}"
     console.print(

@@ -5,12 +5,14 @@
 * ``wrap_graph`` — the same for any compiled LangGraph graph (prompt via config/context, recording
   via callbacks).
 * ``record_feedback`` / ``normalize_rating`` — rewards, ratings, judge scores and comments.
+* ``TraceLimits`` — the size caps of one recorded trace (messages, characters).
 
 Importing this package starts nothing: no threads, no connections.
 """
 
 from __future__ import annotations
 
+from diffprompt.middleware._limits import TraceLimits
 from diffprompt.middleware.agent import (
     DiffpromptState,
     FinalAnswerPromptAdaptationMiddleware,
@@ -27,6 +29,7 @@ __all__ = [
     "Pin",
     "PromptAdaptationMiddleware",
     "PromptView",
+    "TraceLimits",
     "normalize_rating",
     "record_feedback",
     "wrap_graph",

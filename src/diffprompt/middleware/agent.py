@@ -3,7 +3,7 @@
 Usage::
 
     mw = PromptAdaptationMiddleware("support", store)   # the slot must exist (store.create_slot)
-    agent = create_agent(model, tools, middleware=[mw])
+    agent = mw.wrap(create_agent(model, tools, middleware=[mw]))
     out = agent.invoke({"messages": [...]}, {"configurable": {"thread_id": "t-42"}})
     mw.record_feedback(trace_id=out["diffprompt_trace_id"], kind="reward", value=1.0)
 
@@ -31,6 +31,21 @@ graph superstep less per run): the trace is then finished at the model's final a
 calls). Use it only for agents whose loop ends there, i.e. without an ``after_model`` hook that
 jumps back to the model and without ``return_direct`` tools; other endings are recorded as "did not
 finish" by the sweep or ``close()``.
+
+Runs that raise: ``mw.wrap(agent)`` (the same compiled graph with the middleware's ``RunFinalizer``
+callback bound, see ``_finalize``) records a run that raised *anywhere* — the recursion limit, a
+tool, another middleware, a stream closed early — as an error trace (``metadata["outcome"] ==
+"error"``, ``metadata["error_reason"]``, ``Trace.error``, the messages so far) before the exception
+reaches the caller, so feedback by thread works in the caller's ``except`` block (after
+``mw.flush()``, or through ``mw.record_feedback``). The exception itself propagates unchanged.
+``mw.callbacks`` is the same handler for passing per call (``config={"callbacks": mw.callbacks}``).
+Without either, such a run is recorded as ``did_not_finish`` ``error_grace_s`` after a failed model
+or tool call (by the next run's sweep), after ``stale_run_s`` otherwise, and at the latest by ``close()``.
+
+Each trace records the target model's name (``metadata["model"]``, from the chat model's declared
+``ls_model_name`` or the response's ``model_name``) when it is known, and is capped by ``limits``
+(``TraceLimits``: messages, characters, characters per text; cuts are marked and reported in
+``metadata["truncated"]``).
 
 Optional run config keys: ``configurable.diffprompt_replay_key`` (stored as ``Trace.replay_key``)
 and ``configurable.diffprompt_metadata`` (a dict merged into ``Trace.metadata``).
@@ -65,7 +80,9 @@ from langgraph.prebuilt.tool_node import ToolCallRequest
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
-from diffprompt.middleware._run import RunRecord, RunTable
+from diffprompt.middleware._finalize import RunFinalizer
+from diffprompt.middleware._limits import TraceLimits
+from diffprompt.middleware._run import RunRecord, RunTable, chat_model_name, describe, error_reason
 from diffprompt.middleware.feedback import record_feedback
 from diffprompt.middleware.prompts import PromptView, check_slot
 from diffprompt.store.base import Store
@@ -115,6 +132,7 @@ class PromptAdaptationMiddleware(AgentMiddleware[DiffpromptState, Any, Any]):
         max_threads: int = 100_000,
         stale_run_s: float = 3600.0,
         spool_dir: str | Path | None = None,
+        limits: TraceLimits | None = None,
     ) -> None:
         super().__init__()
         check_slot(store, slot)
@@ -125,12 +143,28 @@ class PromptAdaptationMiddleware(AgentMiddleware[DiffpromptState, Any, Any]):
         self._now = now
         self._next_sweep = 0.0
         self._sys_cache: dict[str, SystemMessage] = {}
+        self.limits = limits or TraceLimits()
+        self._finalizer = RunFinalizer(self._abort)
 
     @property
     def name(self) -> str:
         return f"PromptAdaptationMiddleware[{self.slot}]"
 
     # -- public helpers ----------------------------------------------------------------------
+    def wrap(self, agent: Any) -> Any:
+        """``agent`` (a compiled ``create_agent`` graph using this middleware) that records failed runs.
+
+        Returns ``agent.with_config(callbacks=self.callbacks)``: the same graph (``invoke``, ``stream``,
+        their async twins, ``get_state``, ...), whose runs that raise anywhere are recorded as error
+        traces before the exception propagates.
+        """
+        return agent.with_config(callbacks=self.callbacks)
+
+    @property
+    def callbacks(self) -> list[Any]:
+        """The run finalizer as a callbacks list, for ``config={"callbacks": mw.callbacks}``."""
+        return [self._finalizer]
+
     def last_trace_id(self, thread_id: str | None = None) -> str | None:
         """The id of the latest finished trace of ``thread_id`` in this process (any thread if None)."""
         return self.runs.last_trace_id(thread_id)
@@ -174,12 +208,15 @@ class PromptAdaptationMiddleware(AgentMiddleware[DiffpromptState, Any, Any]):
         )
 
     def close(self, timeout: float = 10.0) -> None:
-        """Record failed runs still open, then flush and stop the recorder (call at shutdown)."""
-        grace, self.runs.error_grace_s = self.runs.error_grace_s, 0.0
+        """Record every run still open as ``did_not_finish``, then flush and stop the recorder.
+
+        Call it at shutdown: a run that started is never lost, even one that raised outside a
+        wrapped agent or was paused and never resumed.
+        """
         try:
-            self.runs.sweep_stale(self._submit, self._now())
-        finally:
-            self.runs.error_grace_s = grace
+            self.runs.abandon_all(self._submit, self._now())
+        except Exception:
+            log.exception("diffprompt: cannot record the runs still open at close")
         self.recorder.close(timeout)
 
     # -- run start / end ---------------------------------------------------------------------
@@ -208,6 +245,7 @@ class PromptAdaptationMiddleware(AgentMiddleware[DiffpromptState, Any, Any]):
                 started_at=self._now(),
                 replay_key=cfg.get("diffprompt_replay_key"),
                 extra=cfg.get("diffprompt_metadata") or None,
+                limits=self.limits,
             )
             self.runs.open(rec)
             self._maybe_sweep()
@@ -230,6 +268,15 @@ class PromptAdaptationMiddleware(AgentMiddleware[DiffpromptState, Any, Any]):
             self.recorder.submit(trace)
         except Exception:  # Recorder.submit does not raise; a user-supplied recorder might
             log.exception("diffprompt: recorder rejected a trace")
+
+    def _abort(self, rec: RunRecord, exc: BaseException) -> None:
+        """Record ``rec``, whose run raised ``exc`` outside the hooks, as an error trace (no-op if closed)."""
+        if self.runs.close(rec.trace_id) is None:
+            return
+        rec.t_end = time.perf_counter()
+        reason, messages, ended_at = error_reason(exc, rec), rec.so_far, self._now()
+        why = f"{reason}: {describe(exc)}"
+        self._submit(lambda: rec.finish(messages, ended_at=ended_at, error=why, reason=reason))
 
     def _end(self, state: DiffpromptState) -> dict[str, Any] | None:
         try:
@@ -269,7 +316,8 @@ class PromptAdaptationMiddleware(AgentMiddleware[DiffpromptState, Any, Any]):
                 request = request.override(system_message=self._system_message(rec.system_text))
             elif request.system_message is not None:  # fallback: record what was actually served
                 rec.system_text = request.system_message.text
-            rec.on_model_input(request.messages)
+            rec.on_model_input(request.messages, chat_model_name(request.model, request.model_settings))
+            self._finalizer.attach(rec)
         except Exception:
             log.exception("diffprompt: cannot prepare the model request; serving it unchanged")
         return request
@@ -368,7 +416,7 @@ class PromptAdaptationMiddleware(AgentMiddleware[DiffpromptState, Any, Any]):
                 status = "error"
             elif isinstance(result, Command):
                 status = "command"
-            rec.on_tool(request.tool_call.get("name", "?"), (time.perf_counter() - t0) * 1000.0, status)
+            rec.on_tool(request.tool_call.get("name", "?"), (time.perf_counter() - t0) * 1000.0, status, result)
         except Exception:
             log.exception("diffprompt: cannot record the tool call")
 

@@ -19,8 +19,9 @@ the outside:
   the last model call's conversation plus later tool results) and hands it to the recorder.
 
 The thread id is ``configurable.thread_id`` (a fresh id per run without one); the thread keeps its
-pinned version for the whole episode. Bookkeeping failures are logged, never raised; the graph's own
-errors propagate unchanged (and are recorded on the trace).
+pinned version for the whole episode. Traces carry the same ``outcome`` / ``error_reason`` /
+``model`` metadata and ``limits`` as the agent middleware's. Bookkeeping failures are logged, never
+raised; the graph's own errors propagate unchanged (and are recorded on the trace).
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ from langchain_core.callbacks import BaseCallbackHandler, BaseCallbackManager
 from langchain_core.messages import BaseMessage, SystemMessage, ToolMessage
 from langchain_core.outputs import LLMResult
 
-from diffprompt.middleware._run import RunRecord, RunTable
+from diffprompt.middleware._limits import TraceLimits
+from diffprompt.middleware._run import RunRecord, RunTable, describe, error_reason
 from diffprompt.middleware.prompts import PromptView, check_slot
 from diffprompt.store.base import Store
 from diffprompt.store.recorder import Recorder
@@ -64,7 +66,9 @@ class TraceCallbackHandler(BaseCallbackHandler):
     ) -> None:
         with self._lock:
             self._t[run_id] = (time.perf_counter(), "model")
-        self.rec.on_model_input(messages[0] if messages else [])
+        meta = kw.get("metadata")
+        name = meta.get("ls_model_name") if isinstance(meta, Mapping) else None
+        self.rec.on_model_input(messages[0] if messages else [], name if isinstance(name, str) else None)
 
     def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kw: Any) -> None:
         with self._lock:
@@ -151,6 +155,7 @@ class _Run:
             started_at=o.now(),
             replay_key=configurable.get("diffprompt_replay_key"),
             extra=configurable.get("diffprompt_metadata") or None,
+            limits=o.limits,
         )
         configurable.update(
             diffprompt_trace_id=rec.trace_id,
@@ -173,7 +178,7 @@ class _Run:
         if isinstance(chunk, Mapping) and isinstance(chunk.get("messages"), list):
             self.last_values = chunk
 
-    def finish(self, output: Any = None, error: BaseException | str | None = None) -> None:
+    def finish(self, output: Any = None, error: BaseException | None = None) -> None:
         rec, o = self.rec, self.owner
         if rec is None or o.runs.close(rec.trace_id) is None:
             return
@@ -186,14 +191,12 @@ class _Run:
             if not any(isinstance(m, SystemMessage) for m in messages):
                 seen_sys = [m for m in rec.seen if isinstance(m, SystemMessage)]
                 rec.system_text = seen_sys[0].text if seen_sys else rec.pin.text
-            err = (
-                None
-                if error is None
-                else error
-                if isinstance(error, str)
-                else f"{type(error).__name__}: {error}"
-            )
-            o.submit(rec.finish(messages, ended_at=o.now(), error=err))
+            if error is None:
+                o.submit(rec.finish(messages, ended_at=o.now()))
+            else:
+                reason = error_reason(error, rec)
+                why = f"{reason}: {describe(error)}"
+                o.submit(rec.finish(messages, ended_at=o.now(), error=why, reason=reason))
         except Exception:
             log.exception("diffprompt: cannot record the graph run %s", rec.trace_id)
 
@@ -214,6 +217,7 @@ class GraphWrapper:
         context_field: str = "system_prompt",
         max_threads: int = 100_000,
         spool_dir: str | Path | None = None,
+        limits: TraceLimits | None = None,
     ) -> None:
         check_slot(store, slot)  # an unknown slot fails here, not by dropping traces later
         self.graph, self.slot, self.store = graph, slot, store
@@ -222,6 +226,7 @@ class GraphWrapper:
         self.runs = RunTable(max_threads=max_threads)
         self.now = now
         self.context_field = context_field
+        self.limits = limits or TraceLimits()
 
     def submit(self, trace: Any) -> None:
         try:
@@ -265,10 +270,7 @@ class GraphWrapper:
             for chunk in self.graph.stream(input, run.config, **run.kwargs):
                 run.observe(chunk)
                 yield chunk
-        except GeneratorExit:
-            run.finish(error="stream closed by the caller before the run ended")
-            raise
-        except BaseException as exc:
+        except BaseException as exc:  # GeneratorExit: the caller closed the stream before the run ended
             run.finish(error=exc)
             raise
         run.finish()
@@ -281,10 +283,7 @@ class GraphWrapper:
             async for chunk in self.graph.astream(input, run.config, **run.kwargs):
                 run.observe(chunk)
                 yield chunk
-        except GeneratorExit:
-            run.finish(error="stream closed by the caller before the run ended")
-            raise
-        except BaseException as exc:
+        except BaseException as exc:  # GeneratorExit: the caller closed the stream before the run ended
             run.finish(error=exc)
             raise
         run.finish()
