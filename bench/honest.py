@@ -16,14 +16,17 @@ Held-out gain is measured on the *train* split (tasks no round read). The do-not
 "verbatim" says whether the promoted prompt contains a deleted or garbled rule's catalogue sentence
 word for word.
 
-``python bench/honest.py [--quick] [--scenarios a,b] [--editor-model NAME --base-url URL]`` writes
-the "honest loop" section of bench/RESULTS.md.
+``python bench/honest.py [--quick] [--scenarios a,b] [--rows dlm,oracle,ar,rewrite]
+[--editor-model NAME --base-url URL] [--fresh]`` writes the "honest loop" section of bench/RESULTS.md.
+Rows of (scenario, row) pairs this run does not produce are kept from the section already there
+(``--fresh`` drops them), so row sets can be run one after another; each row names its editor model.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import tempfile
 import time
@@ -106,12 +109,17 @@ def run_scenario(sc: Scenario, rows_for: list[tuple[str, str, str]], home: Path,
     out = []
     for label, kind, judge in rows_for:
         if kind == "dlm" and dlm is None:
-            out.append(f"| {sc.name} | {label} | skipped (no DLM) | | | | | | |")
+            out.append(f"| {sc.name} | {label} | skipped (no DLM) | | | | | | | |")
+            continue
+        if kind in ("ar", "rewrite") and base_url is None:
+            out.append(f"| {sc.name} | {label} | skipped (no editor model answered) | | | | | | | |")
             continue
         store = _copy(seed_store, sc.domain, seed_text)
+        llm = kind in ("ar", "rewrite")
         editor = build_editor(kind, dlm=dlm if kind == "dlm" else None,
-                              model=None if kind in ("dlm", "oracle") else ARGS.editor_model,
-                              base_url=base_url, api_key="x" if base_url else None)
+                              model=ARGS.editor_model if llm else None,
+                              base_url=base_url if llm else None, api_key="x" if llm else None,
+                              model_settings={"max_tokens": ARGS.editor_max_tokens[kind]} if llm else None)
         blamer = build_blamer(dom, judge=judge or None)
         t0 = time.perf_counter()
         res = run_round(store, sc.domain, env=env, editor=editor, config=OptimizeConfig(), seed=0, blamer=blamer)
@@ -125,12 +133,60 @@ def run_scenario(sc: Scenario, rows_for: list[tuple[str, str, str]], home: Path,
         p = f"{res.p_value:.2g}" if res.p_value is not None else "-"
         out.append(
             f"| {sc.name} | {label} | {res.status} | {p} | {seed_train:.3f} → {after:.3f} ({after - seed_train:+.3f}) "
-            f"| {nothing[sc.domain]:.3f} | {rec['cost']['target_calls']} | {wall:.1f} | {'yes' if verbatim else 'no'} |"
+            f"| {nothing[sc.domain]:.3f} | {_statuses(rec)} | {rec['cost']['target_calls']} | {wall:.1f} "
+            f"| {'yes' if verbatim else 'no'} |"
         )
         print(out[-1], flush=True)
         print(f"  reasons: {'; '.join(map(str, res.decision.reasons))[:300]}", flush=True)
     print(f"{sc.name}: window pass^1 {window_pass:.3f}, {comments} user complaints", flush=True)
     return [*out, f"<!-- {sc.name}: window pass^1 {window_pass:.3f}, user complaints in window {comments} -->"]
+
+
+def _statuses(rec: dict) -> str:
+    """``"8: 6 screened, 2 unchanged"`` — how the round's candidates ended (the record's statuses)."""
+    counts: dict[str, int] = {}
+    for c in rec.get("candidates") or []:
+        counts[c.get("status", "?")] = counts.get(c.get("status", "?"), 0) + 1
+    total = sum(counts.values())
+    if not total:
+        return "0"
+    return f"{total}: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
+def _existing() -> tuple[list[str], list[str]]:
+    """The table rows and window notes already in the section (to keep those this run does not redo)."""
+    text = _results.RESULTS.read_text() if _results.RESULTS.exists() else ""
+    start = text.find(HEADING + "\n")
+    if start < 0:
+        return [], []
+    end = text.find("\n## ", start + len(HEADING))
+    body = text[start : end if end >= 0 else len(text)].splitlines()
+    rows = [ln for ln in body  # rows of this table's 10 columns (older layouts are dropped)
+            if ln.startswith("| ") and not ln.startswith(("| scenario", "|---")) and ln.count("|") == 11]
+    notes = [f"<!-- {m.group(0)} -->" for ln in body if ln.startswith("Honest rounds promoted")
+             for m in re.finditer(r"[\w-]+: window pass\^1 [0-9.]+, user complaints in window \d+", ln)]
+    return rows, notes
+
+
+def _key(row: str) -> tuple[str, str]:
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    return (cells[0], cells[1]) if len(cells) > 1 else (row, "")
+
+
+def _merge(old: list[str], new: list[str]) -> list[str]:
+    """``new`` rows and window notes, plus the ``old`` ones whose (scenario, row) ``new`` does not redo."""
+    redone = {_key(r) for r in new if not r.startswith("<!--")}
+    noted = {r[5:].split(":")[0] for r in new if r.startswith("<!--")}
+    keep = [r for r in old if not r.startswith("<!--") and _key(r) not in redone]
+    keep += [r for r in old if r.startswith("<!--") and r[5:].split(":")[0] not in noted]
+    order = {s.name: k for k, s in enumerate(SCENARIOS)}
+    rows = sorted((r for r in [*keep, *new] if not r.startswith("<!--")),
+                  key=lambda r: (order.get(_key(r)[0], 99), _ROW_ORDER.get(_key(r)[1].split(" ")[0], 9)))
+    notes = sorted((r for r in [*keep, *new] if r.startswith("<!--")), key=lambda r: order.get(r[5:].split(":")[0], 99))
+    return [*rows, *notes]
+
+
+_ROW_ORDER = {"dlm": 0, "ar": 1, "rewrite": 2, "oracle": 3}
 
 
 def main() -> None:
@@ -140,32 +196,48 @@ def main() -> None:
     ap.add_argument("--editor-model", default=None, help="OpenAI-compatible model for the ar/rewrite rows")
     ap.add_argument("--base-url", default=os.environ.get("DIFFPROMPT_TEST_LLM_URL"))
     ap.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
-    ap.add_argument("--rows", default="dlm,oracle", help="which rows: dlm, oracle (ar/rewrite need a model)")
+    ap.add_argument("--rows", default="dlm,oracle,ar,rewrite",
+                    help="which rows: dlm, oracle, ar, rewrite (ar/rewrite need --editor-model at --base-url)")
+    ap.add_argument("--ar-max-tokens", type=int, default=256, help="reply limit of the ar editor's model calls")
+    ap.add_argument("--rewrite-max-tokens", type=int, default=900,
+                    help="reply limit of the rewrite editor's model calls (the writer answers a whole prompt)")
+    ap.add_argument("--fresh", action="store_true", help="drop the rows already in the section")
     global ARGS
     ARGS = ap.parse_args()
+    ARGS.editor_max_tokens = {"ar": ARGS.ar_max_tokens, "rewrite": ARGS.rewrite_max_tokens}
+    bad = sorted(set(ARGS.rows.split(",")) - set(_ROW_ORDER))
+    if bad:
+        sys.exit(f"error: unknown rows {bad}; choose from {sorted(_ROW_ORDER)}")
+    names = {s.name for s in SCENARIOS}
+    if set(ARGS.scenarios.split(",")) - names:
+        unknown = sorted(set(ARGS.scenarios.split(",")) - names)
+        sys.exit(f"error: unknown scenarios {unknown}; choose from {sorted(names)}")
     chosen = [replace(s, world_tasks=40) if ARGS.quick else s for s in SCENARIOS
               if s.name in ARGS.scenarios.split(",")]
     dlm, why = _dlm()
     wanted = ARGS.rows.split(",")
     rows_for = [("dlm · honest judge", "dlm", "")] if "dlm" in wanted else []
     real = bool(ARGS.editor_model and ARGS.base_url and _model_up(ARGS.base_url))
-    if real:
-        rows_for += [("ar · honest judge", "ar", ""), ("rewrite · honest judge", "rewrite", "")]
+    for kind in ("ar", "rewrite"):
+        if kind in wanted and (real or ARGS.editor_model):
+            rows_for.append((f"{kind} ({ARGS.editor_model}) · honest judge", kind, ""))
     if "oracle" in wanted:
         rows_for += [("oracle ceiling (oracle judge + editor)", "oracle", "oracle")]
     home = Path(tempfile.mkdtemp(prefix="bench-honest-"))
     nothing: dict[str, float] = {}
     rows: list[str] = []
+    old_rows, old_notes = ([], []) if ARGS.fresh else _existing()
     t0 = time.perf_counter()
     for k, sc in enumerate(chosen):
         rows += run_scenario(sc, rows_for, home, dlm, ARGS.base_url if real else None, nothing)
-        lines = _section(rows, real, dlm is None, why, time.perf_counter() - t0, k + 1, len(chosen))
+        merged = _merge([*old_rows, *old_notes], rows)
+        lines = _section(merged, dlm is None, why, time.perf_counter() - t0, k + 1, len(chosen))
         if not ARGS.no_write:  # after every scenario, so a cut-short run still leaves its rows
             _results.write_section(HEADING, lines)
     print("\n".join(lines))
 
 
-def _section(rows: list[str], real: bool, no_dlm: bool, why: str, total: float, done: int, n: int) -> list[str]:
+def _section(rows: list[str], no_dlm: bool, why: str, total: float, done: int, n: int) -> list[str]:
     body = [r for r in rows if not r.startswith("<!--")]
     notes = [r[5:-4] for r in rows if r.startswith("<!--")]
     honest = [r for r in body if "honest judge" in r and "skipped" not in r]
@@ -180,22 +252,22 @@ def _section(rows: list[str], real: bool, no_dlm: bool, why: str, total: float, 
         "model's rule book: an upper bound, not a result.",
         "",
         "| scenario | judge · editor | decision | p | held-out pass^1 seed → new (gain) | do-nothing | "
-        "target calls | wall s | verbatim |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "candidates | target calls | wall s | verbatim |",
+        "|---|---|---|---|---|---|---|---|---|---|",
         *body,
         "",
         f"Honest rounds promoted {promoted} of {len(honest)}; oracle ceiling promoted "
         f"{sum('| promoted |' in r for r in ceiling)} of {len(ceiling)}. Windows: " + "; ".join(notes) + ".",
         "",
-        ("`ar` / `rewrite` rows: not run — no OpenAI-compatible model answered (start "
-         "`scripts/realmodel_server.sh`, pass `--editor-model smollm2 --base-url http://127.0.0.1:8089/v1`)."
-         if not real else f"`ar` / `rewrite` ran on `{ARGS.editor_model}` at {ARGS.base_url}."),
+        "`ar` / `rewrite` rows: the editor is the named OpenAI-compatible model (e.g. `--editor-model smollm2 "
+        "--base-url http://127.0.0.1:8089/v1`, the real-model tier's SmolLM2-135M server); the target stays "
+        "the in-process simulated model. \"candidates\": how the round's candidates ended (run record statuses).",
     ]
     if no_dlm:
         lines.append(f"DLM rows skipped: {why[:200]}")
     if done < n:
         lines.append(f"Partial: {done} of {n} scenarios finished when this was written.")
-    lines.append(f"{total:.0f} s on the shared 2-core machine (1-min load {os.getloadavg()[0]:.1f}). "
+    lines.append(f"Latest run: {total:.0f} s on the shared 2-core machine (1-min load {os.getloadavg()[0]:.1f}). "
                  "`python bench/honest.py` reproduces it.")
     return lines
 
