@@ -13,13 +13,21 @@ WHEELS=${DIFFPROMPT_WHEELS:-/root/.cache/diffprompt/wheels}
 PORT=${DIFFPROMPT_LLM_PORT:-8089}
 THREADS=${DIFFPROMPT_LLM_THREADS:-2}
 CTX=${DIFFPROMPT_LLM_CTX:-8192}
+# prompt-state cache (RAM): replays of one prompt version share its system prompt + tools prefix
+CACHE_BYTES=${DIFFPROMPT_LLM_CACHE_BYTES:-2147483648}
 LLAMA_VERSION=0.3.36
 PIDFILE=/tmp/diffprompt-llm-server.pid
 LOG=/tmp/diffprompt-llm-server.log
 URL="http://127.0.0.1:${PORT}/v1"
 
 if [[ "${1:-}" == "--stop" ]]; then
-  [[ -f "$PIDFILE" ]] && kill "$(cat "$PIDFILE")" 2>/dev/null || true
+  # SIGTERM first; a server busy in a long generation does not act on it, so SIGKILL after 5 s
+  if [[ -f "$PIDFILE" ]]; then
+    PID=$(cat "$PIDFILE")
+    kill "$PID" 2>/dev/null || true
+    for _ in 1 2 3 4 5; do kill -0 "$PID" 2>/dev/null || break; sleep 1; done
+    kill -9 "$PID" 2>/dev/null || true
+  fi
   rm -f "$PIDFILE"
   exit 0
 fi
@@ -61,9 +69,13 @@ if curl -sf -m 5 "$URL/models" >/dev/null 2>&1; then
 fi
 # --n_threads 2: the CI machine's cores; --n_ctx 8192: SmolLM2's context (τ policies are ~3k tokens);
 # --chat_format chatml-function-calling: SmolLM2 speaks ChatML, and this handler is the one that offers
-# tools to the model (only when the request carries tool_choice; the project's OpenAI path sends it)
-nohup python -m llama_cpp.server --model "$GGUF" --model_alias smollm2 --host 127.0.0.1 --port "$PORT" \
-  --n_threads "$THREADS" --n_ctx "$CTX" --chat_format chatml-function-calling >"$LOG" 2>&1 &
+# tools to the model (only when the request carries tool_choice; the project's OpenAI path sends it).
+# scripts/llama_server.py is `python -m llama_cpp.server` with that handler's ignored max_tokens honoured
+# (see its docstring: without it one tool-carrying request can generate until the context is full).
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+nohup python "$HERE/llama_server.py" --model "$GGUF" --model_alias smollm2 --host 127.0.0.1 --port "$PORT" \
+  --n_threads "$THREADS" --n_ctx "$CTX" --chat_format chatml-function-calling \
+  --cache true --cache_size "$CACHE_BYTES" >"$LOG" 2>&1 &
 echo $! >"$PIDFILE"
 for _ in $(seq 1 120); do
   if curl -sf -m 5 "$URL/models" >/dev/null 2>&1; then
