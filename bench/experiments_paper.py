@@ -112,13 +112,17 @@ def main() -> None:
                 "baseline_unparsed": base.unparsed, "optimized": opt.accuracy, "optimized_f1": opt.macro_f1,
                 "optimized_unparsed": opt.unparsed, "window_score": prep.window.window_score,
                 "round_target_calls": arm.target_calls, "editor_calls": arm.editor_calls,
-                "editor_forwards": arm.editor_forwards, "round_s": arm.seconds, "text": served_text,
+                "editor_forwards": arm.editor_forwards, "round_s": arm.seconds, "reasons": list(arm.reasons),
+                "text": served_text,
             })
-        print(f"{task}: {time.perf_counter() - t0:.0f}s, target calls {meter.snapshot().calls}", flush=True)
+        task_s, task_calls = time.perf_counter() - t0, meter.snapshot().calls
+        for r in rows[-len(arms):]:
+            r.update(task_s=round(task_s, 1), task_target_calls=task_calls)
+        print(f"{task}: {task_s:.0f}s, target calls {task_calls}", flush=True)
         for r in rows[-len(arms):]:
             print(json.dumps({k: v for k, v in r.items() if k != "text"}), flush=True)
-    if args.json_out:
-        Path(args.json_out).write_text(json.dumps(rows, indent=1))
+        if args.json_out:  # after every task, so a stopped run keeps the tasks it finished
+            Path(args.json_out).write_text(json.dumps(rows, indent=1))
     lines = [
         f"Target: `{args.model}`" + (f" at {args.base_url}" if args.base_url else " (offline lexical simulator)")
         + f"; editors {args.editors} (ar/rewrite LLM: `{editor_model or 'none'}`, "
@@ -131,8 +135,8 @@ def main() -> None:
         "split with Dream-7B as the editor: a different target, not comparable in level.",
         "",
         "| task | paper seed → Dream-7B | editor | gate | our seed | our served | n | unparsed seed → served "
-        "| round target calls |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| round target calls | task target calls, wall s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     def f(v):  # None when every episode errored (no parsed answers to score)
         return "—" if v is None else f"{v:.3f}"
@@ -143,7 +147,8 @@ def main() -> None:
         lines.append(
             f"| {NAMES[r['task']]} | {pb:.2f} → {pd:.2f} | {r['editor']} | {gate} | {f(r['baseline'])} "
             f"({f(r['baseline_f1'])}) | {f(r['optimized'])} ({f(r['optimized_f1'])}) | {r['report_n']} "
-            f"| {r['baseline_unparsed']} → {r['optimized_unparsed']} | {r['round_target_calls']} |"
+            f"| {r['baseline_unparsed']} → {r['optimized_unparsed']} | {r['round_target_calls']} "
+            f"| {r['task_target_calls']}, {r['task_s']:.0f} |"
         )
     if not args.dry:
         _results.write_section(args.section, lines)

@@ -101,3 +101,17 @@ def test_eval_scores_a_tau_env_too(invoke, tmp_path: Path) -> None:
     b = _json(invoke("eval", "--slot", "air", "--env", "tau:airline", "--limit", "2", "--json"))
     assert b["score"] == a["score"]
     invoke("eval", "--slot", "air", "--env", "tau:airline", "--part", "window", ok=False)
+
+
+def test_eval_record_without_part_scores_and_records_the_window_part_only(invoke, sentiment_file: Path) -> None:
+    env = f"dataset:{sentiment_file}"
+    rec = _json(invoke("eval", "--slot", "w", "--env", env, "--init", "--record", "--limit", "10", "--json"))
+    assert rec["n"] == rec["model_calls"] == rec["recorded"] == 10  # every call paid for is a window trace
+    allp = _json(invoke("eval", "--slot", "w", "--env", env, "--part", "all", "--record", "--limit", "10", "--json"))
+    assert allp["n"] == 10 and allp["recorded"] < 10  # --part all still scores both parts, records the window's
+
+
+def test_eval_takes_base_url_and_fails_fast_on_a_dead_endpoint(invoke, sentiment_file: Path) -> None:
+    res = invoke("eval", "--slot", "u", "--env", f"dataset:{sentiment_file}", "--init", "--model", "openai:m",
+                 "--base-url", "http://127.0.0.1:9/v1", ok=False)
+    assert "127.0.0.1:9" in str(res.exception) or "127.0.0.1:9" in res.output

@@ -73,3 +73,26 @@ def test_steps_experiment_with_the_builtin_dlm(home: Path, sentiment_file: Path,
     assert [r["arm"] for r in rows] == ["steps=2", "steps=4"]
     assert [r["editor_forwards"] for r in rows] == [2, 4]  # one forward per step per sampler call
     assert "steps=4" in (out / "steps.md").read_text()
+
+
+def test_editors_experiment_without_an_editor_model_fails_before_any_work(home: Path, sentiment_file: Path,
+                                                                           tmp_path: Path) -> None:
+    from diffprompt import cli
+
+    cli._register()
+    out = tmp_path / "exp"
+    res = CliRunner().invoke(cli.app, ["--db", f"sqlite:///{home / 'x.db'}", "experiment", "editors", "--env",
+                                       f"dataset:{sentiment_file}", "--editors", "dlm,ar", "--out", str(out)])
+    assert res.exit_code != 0 and "--editor-model" in str(res.exception)
+    assert not out.exists()  # no window recorded, no DLM loaded, nothing written
+
+
+def test_editors_help_names_what_editor_model_is_for() -> None:
+    from diffprompt import cli
+
+    cli._register()
+    res = CliRunner().invoke(cli.app, ["experiment", "editors", "--help"], terminal_width=200)
+    assert res.exit_code == 0
+    flat = " ".join(res.stdout.split())
+    line = flat[flat.index("--editor-model"):flat.index("--max-calls")]
+    assert "required when --editors names either" in line and "offline" not in line

@@ -2,7 +2,9 @@
 
 ``--record`` stores the episodes as the slot's traces with reward feedback (how a dataset slot gets
 its window); for ``dataset:`` envs only the ``window`` part of the seeded split is ever recorded,
-so the gate's held-out examples stay unseen. ``--json`` prints one object (``EvalReport``).
+so the gate's held-out examples stay unseen (without ``--part``, ``--record`` on a dataset scores
+the window part only, so ``--limit N`` spends N target calls and records N episodes).
+``--json`` prints one object (``EvalReport``).
 """
 
 from __future__ import annotations
@@ -18,20 +20,20 @@ PartChoice = Literal["all", "window", "holdout"]
 
 
 def _resolve_env(
-    env: str, *, model: str, settings: Any, meter: Any, user: str, split: str, world_seed: int
+    env: str, *, model: str, settings: Any, base_url: str | None, meter: Any, user: str, split: str,
+    world_seed: int,
 ) -> tuple[Any, str | None, Any]:
     """(env, default seed prompt or None, dataset-or-None) for ``env``."""
     from diffprompt.optimize import build
 
     plugin = build.env_plugin(env)
     if plugin is not None:
-        b = plugin(env, model=model, base_url=settings.openai_base_url, api_key=settings.openai_api_key, meter=meter)
+        b = plugin(env, model=model, base_url=base_url, api_key=settings.openai_api_key, meter=meter)
         return b.env, b.seed_prompt, b.data
     spec = build.parse_env_spec(env)
     domain = build.build_domain(spec, home=settings.home, split=split, world_seed=world_seed)
     tau = build.build_env(
-        domain, model=model, base_url=settings.openai_base_url, api_key=settings.openai_api_key,
-        user=user, meter=meter,
+        domain, model=model, base_url=base_url, api_key=settings.openai_api_key, user=user, meter=meter,
     )
     return tau, None, None
 
@@ -79,8 +81,13 @@ def eval_cmd(
     version: str | None = typer.Option(None, "--version", help="Version id, 'active' (default) or 'seed'."),
     env: str = typer.Option(..., "--env", help="dataset:PATH[?labels=..] | tau:airline | tau:retail | tau:<d>:<dir>."),
     model: str = typer.Option("sim", "--model", help="Target model: sim | openai:NAME."),
+    base_url: str | None = typer.Option(
+        None, "--base-url", help="OpenAI-compatible endpoint of the target (default: OPENAI_BASE_URL)."
+    ),
     limit: int | None = typer.Option(None, "--limit", min=1, help="Only the first N cases (file order)."),
-    part: str = typer.Option("all", "--part", help="Dataset part: all | window | holdout."),
+    part: str | None = typer.Option(
+        None, "--part", help="Dataset part: all | window | holdout (default: all; window with --record)."
+    ),
     record: bool = typer.Option(False, "--record", help="Store the episodes as traces with reward feedback."),
     init: bool = typer.Option(False, "--init", help="Create the slot if missing (task default or --seed-file)."),
     seed_file: Path | None = typer.Option(None, "--seed-file", help="Seed prompt text for --init."),
@@ -98,16 +105,20 @@ def eval_cmd(
     from diffprompt.llm import CallMeter, check_reachable
     from diffprompt.optimize.evaluate import evaluate, record_episodes
 
-    if part not in ("all", "window", "holdout"):
+    if part is not None and part not in ("all", "window", "holdout"):
         raise ConfigError(f"--part must be all, window or holdout, got {part!r}")
     if record and part == "holdout":
         raise ConfigError("refusing to --record the held-out part: the gate's cases must stay unseen")
     settings = common.state(ctx).settings()
-    check_reachable(model, base_url=settings.openai_base_url, api_key=settings.openai_api_key)
+    url = base_url or settings.openai_base_url
+    check_reachable(model, base_url=url, api_key=settings.openai_api_key)
     meter = CallMeter()
     target, seed_prompt, data = _resolve_env(
-        env, model=model, settings=settings, meter=meter, user=user, split=split, world_seed=world_seed
+        env, model=model, settings=settings, base_url=url, meter=meter, user=user, split=split,
+        world_seed=world_seed,
     )
+    if part is None:  # --record on a dataset: only window-part episodes are ever stored, so score just those
+        part = "window" if (record and data is not None) else "all"
     cases = _cases(target, data, part, limit)  # type: ignore[arg-type]
     if not cases:
         raise ConfigError(f"no cases to evaluate in {env} (part {part})")

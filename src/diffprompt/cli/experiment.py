@@ -162,7 +162,10 @@ def editors_cmd(
     env: str = _ENV,
     model: str = _MODEL,
     editors: str = typer.Option("dlm,ar,rewrite", "--editors", help="Editors to compare."),
-    editor_model: str | None = typer.Option(None, "--editor-model", help="LLM for ar/rewrite (default: offline)."),
+    editor_model: str | None = typer.Option(
+        None, "--editor-model",
+        help="LLM (OpenAI-compatible, at OPENAI_BASE_URL) for ar/rewrite; required when --editors names either.",
+    ),
     max_calls: int | None = typer.Option(None, "--max-calls", min=1, help="Target-call cap per round (equal)."),
     seeds: str = _SEEDS,
     window: int = _WINDOW,
@@ -181,8 +184,11 @@ def editors_cmd(
     """RQ4: DLM vs AR infill vs rewrite on the same cases and seeds at an equal target-call budget."""
     from diffprompt.experiments import render
     from diffprompt.experiments.sweeps import editors_compare
+    from diffprompt.optimize import build
 
     kinds = [e.strip() for e in editors.split(",") if e.strip()]
+    for kind in kinds:  # before any model is loaded or window recorded
+        build.check_editor(kind, editor_model if kind != "dlm" else None)
     seed_list = _ints(seeds, "--seeds")
     cfg = _config(holdout_cases=holdout, screen_cases=screen, n_candidates=candidates, iterations=iterations,
                   replay_concurrency=concurrency, max_calls=max_calls)

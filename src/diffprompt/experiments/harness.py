@@ -52,6 +52,7 @@ class ArmResult:
     p_value: float | None
     text: str
     replayed: tuple[str, ...] = ()  # case ids the round screened or gated on
+    reasons: tuple[str, ...] = ()  # the gate's (or the search's) stated reasons for the decision
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -148,6 +149,7 @@ def run_arm(
         p_value=res.p_value,
         text=res.candidate_version_text or "",
         replayed=(rec.cases.screen + rec.cases.holdout) if rec.cases is not None else (),
+        reasons=tuple(str(r) for r in res.decision.reasons),
     )
 
 
