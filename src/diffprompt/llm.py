@@ -46,6 +46,17 @@ class ModelSpec:
         return self.provider if self.provider == "sim" else f"{self.provider}:{self.name}"
 
 
+LOCAL_API_KEY = "local"
+
+
+def resolve_api_key(api_key: str | None, base_url: str | None) -> str | None:
+    """``api_key``, or a placeholder for a server on this machine (llama.cpp, vLLM, Ollama on
+    127.0.0.1 need no key, but the OpenAI client refuses to send none); ``None`` otherwise."""
+    from diffprompt.urls import is_loopback
+
+    return api_key or (LOCAL_API_KEY if is_loopback(base_url) else None)
+
+
 def parse_model_spec(spec: str) -> ModelSpec:
     """Parse ``"sim"`` or ``"openai:NAME"``; anything else raises ``ConfigError`` saying what is allowed."""
     text = (spec or "").strip()
@@ -194,7 +205,7 @@ class ChatClient:
         )
         self.model = model
         self.base_url = base_url
-        self.api_key = api_key
+        self.api_key = resolve_api_key(api_key, base_url)
         self.meter = meter
         self.seed = seed
         self.redactor = redactor
@@ -452,6 +463,7 @@ def make_chat_model(
             "model 'sim' is the simulated τ target: build it with diffprompt.integrations.tau.target_model("
             "'sim', domain=...), or serve it with 'diffprompt sim serve' and use --model openai:sim"
         )
+    api_key = resolve_api_key(api_key, base_url)
     if not api_key:
         raise ConfigError(
             f"--model {ms} needs an API key: set OPENAI_API_KEY (any non-empty value for a local "
@@ -508,6 +520,7 @@ def check_reachable(
 
     url = (base_url or DEFAULT_OPENAI_BASE_URL).rstrip("/")
     shown = mask_url(url)  # a password in --base-url is never printed
+    api_key = resolve_api_key(api_key, url)
     if not api_key:
         raise ConfigError(
             f"{ms} needs an API key: set OPENAI_API_KEY (any non-empty value for a local "

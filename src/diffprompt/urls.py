@@ -59,3 +59,21 @@ def scrub(text: str, *urls: str | None) -> str:
         for secret in _secrets(url):
             text = text.replace(secret, MASK)
     return text
+
+
+def is_loopback(url: str | None) -> bool:
+    """Whether ``url`` points at this machine (``localhost``, ``127.0.0.0/8``, ``::1``)."""
+    if not url:
+        return False
+    try:
+        host = (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return False
+    if host == "localhost":
+        return True
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name other than localhost
+        return False

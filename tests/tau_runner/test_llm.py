@@ -114,11 +114,24 @@ def test_make_chat_model_needs_key_and_domain() -> None:
 def test_check_reachable_fails_fast() -> None:
     assert check_reachable("sim") is None
     with pytest.raises(ConfigError, match="needs an API key"):
-        check_reachable("openai:gpt-4o", base_url="http://127.0.0.1:1/v1", api_key=None)
+        check_reachable("openai:gpt-4o", base_url="https://api.example.com/v1", api_key=None)
+    # a server on this machine needs no key: the placeholder is sent, and the port's state decides
+    with pytest.raises(ConfigError, match="cannot reach"):
+        check_reachable("openai:gpt-4o", base_url=f"http://127.0.0.1:{free_port()}/v1", api_key=None)
     t0 = time.perf_counter()
     with pytest.raises(ConfigError, match="cannot reach"):
         check_reachable("openai:gpt-4o", base_url=f"http://127.0.0.1:{free_port()}/v1", api_key="k")
     assert time.perf_counter() - t0 < 5
+
+
+def test_resolve_api_key_placeholder_only_for_loopback() -> None:
+    from diffprompt.llm import LOCAL_API_KEY, resolve_api_key
+
+    assert resolve_api_key("k", "http://127.0.0.1:8089/v1") == "k"
+    for url in ("http://127.0.0.1:8089/v1", "http://localhost:11434/v1", "http://[::1]:8000/v1"):
+        assert resolve_api_key(None, url) == LOCAL_API_KEY
+    for url in (None, "https://api.openai.com/v1", "http://10.0.0.5:8000/v1", "http://127.evil.com/v1"):
+        assert resolve_api_key(None, url) is None
 
 
 def test_check_reachable_ok_and_rejected_key() -> None:
