@@ -50,8 +50,10 @@ LOCAL_API_KEY = "local"
 
 
 def resolve_api_key(api_key: str | None, base_url: str | None) -> str | None:
-    """``api_key``, or a placeholder for a server on this machine (llama.cpp, vLLM, Ollama on
-    127.0.0.1 need no key, but the OpenAI client refuses to send none); ``None`` otherwise."""
+    """``api_key``, or a placeholder key for a server on this machine; else ``None``.
+
+    llama.cpp, vLLM and Ollama on 127.0.0.1 need no key, but the OpenAI client refuses to send none.
+    """
     from diffprompt.urls import is_loopback
 
     return api_key or (LOCAL_API_KEY if is_loopback(base_url) else None)

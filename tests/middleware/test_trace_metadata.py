@@ -33,6 +33,19 @@ def test_the_target_models_declared_name_is_recorded(store, recorder) -> None:
     assert "model" not in store.get_trace(anon["diffprompt_trace_id"]).metadata  # unknown: not guessed
 
 
+def test_a_run_whose_first_model_call_fails_still_names_the_target(store, recorder) -> None:
+    def down(system, messages, tools):  # type: ignore[no-untyped-def]
+        raise ConnectionError("Connection error.")
+
+    mw = PromptAdaptationMiddleware("support", store, recorder=recorder)
+    with pytest.raises(ConnectionError):
+        mw.wrap(build_agent(NamedModel(policy=down), [mw])).invoke(user(WHERE), cfg("down"))
+    assert recorder.flush(5)
+    tr = store.trace_for_thread("down", "support")
+    assert tr.metadata["model"] == "smol-test-1" and tr.metadata["error_reason"] == "model_error"
+    assert tr.error == "model call failed: ConnectionError: Connection error." and tr.model_calls == 0
+
+
 def test_the_served_model_name_is_the_fallback_and_changes_are_listed(store, recorder) -> None:
     def served(system, messages, tools):  # type: ignore[no-untyped-def]
         msg = support_policy(system, messages, tools)

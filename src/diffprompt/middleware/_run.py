@@ -231,10 +231,11 @@ class RunRecord:
             "outcome": "error" if error or reason else "ok",
             **self.extra,
         }
-        if self.models:
-            meta["model"] = self.models[-1]
-            if len(set(self.models)) > 1:
-                meta["models"] = list(dict.fromkeys(self.models))
+        models = self.models or ([self.model_name] if self.model_name else [])  # a failed call's target
+        if models:
+            meta["model"] = models[-1]
+            if len(set(models)) > 1:
+                meta["models"] = list(dict.fromkeys(models))
         if error or reason:
             meta["error_reason"] = reason or "exception"
         if errors:
