@@ -72,14 +72,17 @@ def _dlm():
         return None, f"{type(exc).__name__}: {exc}"
 
 
-def _model_up(base_url: str) -> bool:
+def _model_up(base_url: str, tries: int = 3) -> bool:
+    """Whether an OpenAI-compatible server answers ``/models`` (a shared, busy server gets 60 s a try)."""
     import urllib.request
 
-    try:
-        with urllib.request.urlopen(base_url.rstrip("/") + "/models", timeout=3):
-            return True
-    except OSError:
-        return False
+    for _ in range(tries):
+        try:
+            with urllib.request.urlopen(base_url.rstrip("/") + "/models", timeout=60):
+                return True
+        except OSError:
+            time.sleep(5)
+    return False
 
 
 def _copy(seed_store: MemoryStore, slot: str, text: str) -> MemoryStore:
@@ -119,7 +122,8 @@ def run_scenario(sc: Scenario, rows_for: list[tuple[str, str, str]], home: Path,
         editor = build_editor(kind, dlm=dlm if kind == "dlm" else None,
                               model=ARGS.editor_model if llm else None,
                               base_url=base_url if llm else None, api_key="x" if llm else None,
-                              model_settings={"max_tokens": ARGS.editor_max_tokens[kind]} if llm else None)
+                              model_settings={"max_tokens": ARGS.editor_max_tokens[kind],
+                                              "timeout_s": ARGS.editor_timeout} if llm else None)
         blamer = build_blamer(dom, judge=judge or None)
         t0 = time.perf_counter()
         res = run_round(store, sc.domain, env=env, editor=editor, config=OptimizeConfig(), seed=0, blamer=blamer)
@@ -201,6 +205,8 @@ def main() -> None:
     ap.add_argument("--ar-max-tokens", type=int, default=256, help="reply limit of the ar editor's model calls")
     ap.add_argument("--rewrite-max-tokens", type=int, default=900,
                     help="reply limit of the rewrite editor's model calls (the writer answers a whole prompt)")
+    ap.add_argument("--editor-timeout", type=float, default=600.0,
+                    help="seconds per editor model call (a shared one-request-at-a-time server queues calls)")
     ap.add_argument("--fresh", action="store_true", help="drop the rows already in the section")
     global ARGS
     ARGS = ap.parse_args()
