@@ -101,7 +101,7 @@ def eval_cmd(
     """Score one version on an environment (no optimizing); --record makes the episodes a window."""
     from dataclasses import replace
 
-    from diffprompt.errors import ConfigError
+    from diffprompt.errors import ConfigError, ModelError
     from diffprompt.llm import CallMeter, check_reachable
     from diffprompt.optimize.evaluate import evaluate, record_episodes
 
@@ -126,6 +126,9 @@ def eval_cmd(
     try:
         v = _version(store, slot, version, seed_prompt, seed_file, init)
         report, res = evaluate(target, v, cases, seed=seed, concurrency=concurrency)
+        errs = [r.error for r in res.results[v.id] if r.error]
+        if errs and len(errs) == report.n:  # no score to report: say why, record nothing
+            raise ModelError(f"every episode failed ({report.n} of {report.n}); the first: {errs[0]}")
         recorded = 0
         if record:
             rows = list(res.results[v.id])
@@ -137,7 +140,7 @@ def eval_cmd(
     finally:
         store.close()
     if as_json:
-        common.print_json(report.as_dict())
+        common.print_json({**report.as_dict(), "first_error": errs[0] if errs else None})
         return
     extra = f", accuracy {report.accuracy:.3f}, macro-F1 {report.macro_f1:.3f}" if report.accuracy is not None else ""
     lines = [  # literal: an env path or slot name with [brackets] prints as written
@@ -145,6 +148,8 @@ def eval_cmd(
         f"  errors {report.errors}, unparsed {report.unparsed}, model calls {report.model_calls}, "
         f"tokens {report.tokens}, {report.seconds:.1f}s",
     ]
+    if errs:
+        lines.append(f"  first error: {errs[0]}")
     if record:
         lines.append(f"  recorded {recorded} episodes as traces of {slot}")
     common.write_plain("\n".join(lines) + "\n")

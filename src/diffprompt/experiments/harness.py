@@ -65,6 +65,11 @@ def record_window(env: Any, seed_text: str, cases: Sequence[Any], *, seed: int =
     store = MemoryStore()
     v = store.create_slot(SLOT, seed_text)
     report, res = evaluate(env, v, cases, seed=seed, concurrency=concurrency)
+    errs = [r.error for r in res.results[v.id] if r.error]
+    if errs and len(errs) == len(res.results[v.id]):  # an empty window would only ever be insufficient_data
+        from diffprompt.errors import ModelError
+
+        raise ModelError(f"every window episode failed ({len(errs)} of {len(errs)}); the first: {errs[0]}")
     record_episodes(store, v, env, res.results[v.id])
     traces = tuple(store.list_traces(SLOT))
     fb = tuple(store.feedback_for([t.id for t in traces]))
