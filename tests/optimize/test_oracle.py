@@ -59,3 +59,15 @@ def test_restates():
     assert restates("Basic economy flights cannot be modified.", "Bsaic emnocoy fgilhts cnanot be mdoeiifd.")
     assert not restates(USER_ID, "- Refunds go to the original payment method.")
     assert not restates(BAGS, "- Each passenger may check at most two bags.")
+
+
+def test_a_hint_stated_next_to_an_insertion_slot_in_a_paragraph_is_not_written_again():
+    # retail-confirm-pending-refund: the second iteration's slot after the opening sentence merged (as
+    # masked text) with the sentence the first iteration had inserted, so the hint looked unstated and
+    # was written twice (a malformed duplicate)
+    confirm = "Before cancelling an order, obtain explicit user confirmation (yes) to proceed."
+    v = version(PROMPT.replace("You help customers of the airline.", f"You help customers of the airline. {confirm}"))
+    anchor = _span(v, "You help customers")
+    req = _request(v, [SpanScore(span_id=anchor.id, score=1.0, insert=True)], (confirm,), n=2)
+    for c in OracleEditor(explore=0.0).propose(req):
+        assert c.text.count(confirm) == 1, c.text

@@ -63,7 +63,8 @@ class HintFiller:
 
     def fill(self, masked_prompt: str, slots: Sequence[MaskSlot], request: EditRequest, *, seed: int) -> dict[int, str]:
         rng = random.Random(seed)
-        visible = [s.text for s in segment(masked_prompt) if "[MASK_" not in s.text]
+        masked = set(request.span_ids)  # the request's spans, not the masked text: a mask run into a
+        visible = [s.text for s in request.prompt.spans if s.id not in masked]  # sentence hides it
         hints = [h for h in dict.fromkeys(request.hints) if h.strip()]
         if visible and hints:
             stated = tfidf_similarity(hints, visible)
