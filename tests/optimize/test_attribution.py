@@ -130,3 +130,32 @@ def test_garbled_rule_found_by_letter_bags():
     blamer = ExplainBlamer(lambda t, p: [Explanation(text=rule, reason="no confirmation", kind="missing")])
     (b,) = blamer.blame(v, twf(1, 0.0))
     assert b.span_id == span.id and b.kind == "wrong"
+
+
+def _conv(i: int, reward: float, user: str, tool: str | None = None) -> object:
+    from dataclasses import replace
+
+    t = twf(i, reward)
+    msgs: list[dict] = [{"role": "user", "content": user}]
+    if tool:
+        msgs.append({"role": "assistant", "content": "", "tool_calls": [{"id": "c", "type": "function",
+                     "function": {"name": tool, "arguments": "{}"}}]})
+    msgs.append({"role": "assistant", "content": "Done."})
+    return replace(t, trace=replace(t.trace, messages=tuple(msgs)))
+
+
+def test_reward_only_window_falls_back_to_transcript_contrast():
+    # no blamer, no comments: the spans that read like the failing conversations (and not like the
+    # succeeding ones) are ranked, marked as the weak transcript signal
+    v = version()
+    fails = [_conv(i, 0.0, "please modify my basic economy flight to friday", "update_reservation_flights")
+             for i in range(3)]
+    wins = [_conv(10 + i, 1.0, "what is the refund for my payment method") for i in range(3)]
+    ranked = attribute(v, [*fails, *wins])
+    assert ranked and ranked[0].span_id == _id(v, "Basic economy")
+    assert ranked[0].evidence[-1]["source"] == "transcript_contrast"
+    assert _id(v, "Refunds") not in {r.span_id for r in ranked}  # what succeeding talks are about
+    # any real signal (a comment) replaces the fallback
+    with_comment = attribute(v, [*fails, twf(20, 0.0, "you never told me the refund goes to the original payment"),
+                                 *wins])
+    assert all(e["source"] != "transcript_contrast" for r in with_comment for e in r.evidence)

@@ -45,6 +45,13 @@ def _rewrite():
     return RewriteEditor(LLMCritic(critic), LLMWriter(writer))
 
 
+def _rewrite_spans():
+    # a writer whose reply limit (8 tokens) cannot hold the whole prompt: it rewrites the masked spans only
+    critic = FakeClient(["- say what extra bags cost"])
+    writer = FakeClient([RULE, "Basic economy flights can never be changed."])
+    return RewriteEditor(LLMCritic(critic), LLMWriter(writer, max_output_tokens=8))
+
+
 def _dlm():
     pytest.importorskip("torch")
     from diffprompt.dlm.editor import DLMEditor
@@ -57,6 +64,7 @@ EDITORS = {
     "dlm": _dlm,
     "ar": lambda: ARInfillEditor(LLMFiller(ScriptedFills())),
     "rewrite": _rewrite,
+    "rewrite-spans": _rewrite_spans,
     "oracle": lambda: OracleEditor(explore=0.5),
     "oracle-rewrite": lambda: OracleRewriteEditor(dropout=0.5),
     "fake": lambda: FakeEditor(texts=("Rule A is stated.", "Rule B is stated.", "Rule C is stated.")),

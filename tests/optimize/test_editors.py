@@ -89,6 +89,24 @@ def test_rewrite_with_llm_uses_templates():
     assert "Best earlier version" in writer.requests[0][0]["content"]
 
 
+def test_rewrite_of_a_prompt_too_long_for_the_writer_edits_only_the_weak_spans():
+    v = version()
+    sid = _id(v, "Basic economy")
+    critic = FakeClient(["- the agent changed a basic economy flight"])
+    writer = FakeClient(["Never change the flights of a basic economy reservation."])
+    ed = RewriteEditor(LLMCritic(critic), LLMWriter(writer, max_output_tokens=16))  # PROMPT is ~60 tokens
+    (c,) = ed.propose(_req(v, [sid], [twf(1, 0.0, "bad")], 1, 0))
+    assert c.metadata["mode"] == "spans" and c.masked_span_ids == (sid,)
+    assert "Never change the flights of a basic economy reservation." in c.text
+    assert "Refunds go to the original payment method." in c.text  # the rest is kept word for word
+    assert "Basic economy flights cannot be modified." not in c.text
+    assert "The instruction to rewrite" in writer.requests[0][0]["content"]
+    # a writer with room for the whole prompt still rewrites it whole
+    whole = RewriteEditor(LLMCritic(critic), LLMWriter(FakeClient(["New prompt text."]), max_output_tokens=4096))
+    (w,) = whole.propose(_req(v, [sid], [twf(1, 0.0, "bad")], 1, 0))
+    assert w.text == "New prompt text."
+
+
 def test_rewrite_offline_replaces_scrambled_copy():
     text = PROMPT.replace(
         "Always confirm with the user before booking.", "Alayws cfinorm wtih the user bofree bonkoig."

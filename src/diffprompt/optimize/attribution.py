@@ -300,6 +300,41 @@ def _normalise(d: Mapping[str, float]) -> dict[str, float]:
     return {k: (max(v, 0.0) / top if top > 0 else 0.0) for k, v in d.items()}
 
 
+def _conversation_text(t: TraceWithFeedback, max_chars: int = 4000) -> str:
+    parts = []
+    for m in t.trace.messages:
+        if m.get("role") in ("user", "assistant"):
+            parts.append(str(m.get("content") or ""))
+            for call in m.get("tool_calls") or ():
+                fn = call.get("function", call) if isinstance(call, Mapping) else {}
+                parts.append(str(fn.get("name", "")).replace("_", " "))
+    return " ".join(parts)[:max_chars]
+
+
+def transcript_contrast(
+    fails: Sequence[TraceWithFeedback], wins: Sequence[TraceWithFeedback], spans: Sequence[str], *, top: int = 8
+) -> dict[int, float]:
+    """Spans that read like the failing conversations more than the succeeding ones: ``{index: score}``.
+
+    The weakest signal, used only when there is no judge blame, comment or likelihood (e.g. traces
+    with a reward and nothing else): mean TF-IDF similarity of each span to the failing
+    conversations' user/assistant text and tool names, minus the mean over succeeding ones; the
+    ``top`` positive spans are kept.
+    """
+    if not spans or not fails:
+        return {}
+
+    def mean_sim(traces: Sequence[TraceWithFeedback]) -> list[float]:
+        if not traces:
+            return [0.0] * len(spans)
+        rows = tfidf_similarity([_conversation_text(t) for t in traces], spans)
+        return [sum(col) / len(rows) for col in zip(*rows, strict=True)]
+
+    f, w = mean_sim(fails), mean_sim(wins)
+    scored = sorted(((f[i] - w[i], i) for i in range(len(spans))), reverse=True)
+    return {i: round(v, 6) for v, i in scored[:top] if v > 0}
+
+
 def attribute(
     prompt: PromptVersion,
     window: Sequence[TraceWithFeedback],
@@ -353,6 +388,11 @@ def attribute(
         for i in ids:
             lik[i] = float(nf.get(i, 0.0)) - float(ns.get(i, 0.0))  # less likely under failures
             evidence[i].append({"source": "likelihood", "nelbo_fail": nf.get(i), "nelbo_success": ns.get(i)})
+    if not any(v > 0 for v in (*blame.values(), *sim.values(), *lik.values())) and fails and cfg.w_similarity > 0:
+        # no judge blame, no comment, no likelihood: fall back to what the conversations are about
+        for i, v in transcript_contrast(fails, wins, [s.text for s in spans]).items():
+            sim[ids[i]] = v
+            evidence[ids[i]].append({"source": "transcript_contrast", "score": round(v, 4)})
     nb, nsim, nlik = _normalise(blame), _normalise(sim), _normalise(lik)
     out = []
     for i in ids:

@@ -153,7 +153,8 @@ def build_editor(
     )
     if kind == "ar":
         return ed.ARInfillEditor(ed.LLMFiller(client, structured=True))
-    return ed.RewriteEditor(ed.LLMCritic(client), ed.LLMWriter(client))
+    writer = ed.LLMWriter(client, max_output_tokens=client.inner.settings.max_tokens)
+    return ed.RewriteEditor(ed.LLMCritic(client), writer)
 
 
 def build_blamer(

@@ -195,11 +195,19 @@ class LLMCritic:
 
 
 class LLMWriter:
-    """Whole-prompt rewrite with a model through ``optimize_rewrite.j2``."""
+    """Whole-prompt rewrite with a model through ``optimize_rewrite.j2``; one span through
+    ``optimize_rewrite_span.j2`` when the whole prompt would not fit ``max_output_tokens``."""
 
-    def __init__(self, client: Any, *, temperature: float = 0.7) -> None:
+    def __init__(self, client: Any, *, temperature: float = 0.7, max_output_tokens: int | None = None) -> None:
         self.client = client
         self.temperature = temperature
+        self.max_output_tokens = max_output_tokens  # the writer's reply limit (its max_tokens setting)
+
+    def rewrite_span(self, request: EditRequest, critique: str, span_text: str, *, seed: int) -> str:
+        text = render("optimize_rewrite_span.j2", prompt=request.prompt.text, critique=critique,
+                      span=span_text, max_chars=max(80, 2 * len(span_text)))
+        reply = str(self.client.complete([{"role": "user", "content": text}], temperature=self.temperature).text)
+        return reply.strip().removeprefix("```").removesuffix("```").strip()
 
     def rewrite(self, request: EditRequest, critique: str, *, seed: int) -> str:
         best = {"text": request.best[0], "score": round(request.best[1], 3)} if request.best else None
@@ -217,12 +225,51 @@ class LLMWriter:
         return reply.strip().removeprefix("```").removesuffix("```").strip() or request.prompt.text
 
 
+# characters per token of English prompt text (a conservative estimate for BPE tokenizers)
+CHARS_PER_TOKEN = 3.5
+
+
+def whole_rewrite_fits(writer: Any, text: str) -> bool:
+    """Whether the writer can reply with all of ``text`` within its output limit (90% of it)."""
+    budget = getattr(writer, "max_output_tokens", None)
+    return budget is None or len(text) / CHARS_PER_TOKEN <= 0.9 * budget
+
+
+def _span_rewrites(request: EditRequest, critique: str, writer: Any, name: str) -> list[Candidate]:
+    """``request.n`` candidates, each rewriting only the request's spans (a prompt too long to rewrite whole)."""
+    prompt = request.prompt
+    by_id = {s.id: s for s in prompt.spans}
+    chosen = [by_id[i] for i in request.span_ids if i in by_id]
+    out: list[Candidate] = []
+    for j in range(request.n):
+        seed = request.seed + j
+        repl = {s.id: writer.rewrite_span(request, critique, s.text, seed=seed) for s in chosen}
+        repl = {k: v for k, v in repl.items() if v}
+        if not repl:
+            continue
+        text = replace_spans(prompt.text, prompt.spans, repl)
+        if text == prompt.text or any(c.text == text for c in out):
+            continue
+        out.append(Candidate(
+            text=text, parent_id=prompt.id, masked_span_ids=tuple(repl), editor=name, seed=seed,
+            changed_span_ids=changed_span_ids(prompt.text, text),
+            metadata={"critique": critique[:2000], "mode": "spans", "fills": repl},
+        ))
+    return out
+
+
 def rewrite_candidates(request: EditRequest, critic: Critic, writer: Writer, name: str) -> list[Candidate]:
-    """One critique of the request's failures, then ``request.n`` seeded rewrites."""
+    """One critique of the request's failures, then ``request.n`` seeded rewrites.
+
+    A prompt longer than the writer's output limit is not rewritten whole (the reply would be cut
+    short): each candidate then rewrites only the request's weak spans, in place.
+    """
     prompt: PromptVersion = request.prompt
     traces = request.traces
     failures = [t for t in traces if t.reward is not None and t.reward < 1.0] or list(traces)
     critique = critic.critique(request, failures)
+    if request.span_ids and not whole_rewrite_fits(writer, prompt.text) and hasattr(writer, "rewrite_span"):
+        return _span_rewrites(request, critique, writer, name)
     out: list[Candidate] = []
     for j in range(request.n):
         text = writer.rewrite(request, critique, seed=request.seed + j)
