@@ -64,7 +64,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, NotRequired, cast
+from typing import Annotated, Any, NotRequired, TypeVar, cast
 
 from langchain.agents.middleware.types import (
     AgentMiddleware,
@@ -74,9 +74,11 @@ from langchain.agents.middleware.types import (
     ModelResponse,
     OmitFromSchema,
 )
+from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import AIMessage, SystemMessage, ToolMessage
 from langgraph.config import get_config
 from langgraph.prebuilt.tool_node import ToolCallRequest
+from langgraph.pregel import Pregel
 from langgraph.runtime import Runtime
 from langgraph.types import Command
 
@@ -91,6 +93,7 @@ from diffprompt.types import Feedback, FeedbackKind, Trace, new_id, utcnow
 
 log = logging.getLogger("diffprompt.middleware")
 
+_G = TypeVar("_G", bound=Pregel[Any, Any, Any, Any])
 _PRIVATE = OmitFromSchema(input=True, output=True)
 _OUTPUT_ONLY = OmitFromSchema(input=True, output=False)
 
@@ -151,7 +154,7 @@ class PromptAdaptationMiddleware(AgentMiddleware[DiffpromptState, Any, Any]):
         return f"PromptAdaptationMiddleware[{self.slot}]"
 
     # -- public helpers ----------------------------------------------------------------------
-    def wrap(self, agent: Any) -> Any:
+    def wrap(self, agent: _G) -> _G:
         """``agent`` (a compiled ``create_agent`` graph using this middleware) that records failed runs.
 
         Returns ``agent.with_config(callbacks=self.callbacks)``: the same graph (``invoke``, ``stream``,
@@ -161,7 +164,7 @@ class PromptAdaptationMiddleware(AgentMiddleware[DiffpromptState, Any, Any]):
         return agent.with_config(callbacks=self.callbacks)
 
     @property
-    def callbacks(self) -> list[Any]:
+    def callbacks(self) -> list[BaseCallbackHandler]:
         """The run finalizer as a callbacks list, for ``config={"callbacks": mw.callbacks}``."""
         return [self._finalizer]
 
