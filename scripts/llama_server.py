@@ -13,6 +13,11 @@ handler so that each of its completions is capped at the request's ``max_tokens`
 arguments are cut short reaches the client as malformed tool-call JSON, which the project's OpenAI
 path counts as a garbage reply with its reason. Servers that honour ``max_tokens`` (vLLM, Ollama,
 OpenAI, llama.cpp's own ``llama-server``) need none of this.
+
+It also makes the RAM prompt cache (``--cache true --cache_size BYTES``) count what it holds: the
+stock ``LlamaRAMCache`` counts only each entry's KV state, while every entry also keeps a copy of the
+logits buffer (n_batch x vocabulary floats, ~100 MB for SmolLM2), so a "2 GiB" cache of short
+prompts grew the server past 16 GB of RAM. Here an entry costs its KV state plus those arrays.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from llama_cpp import llama_chat_format
+from llama_cpp import llama_cache, llama_chat_format
 
 _NAME = "chatml-function-calling"
 _DEFAULT_CAP = int(os.environ.get("DIFFPROMPT_LLM_MAX_TOKENS", "512"))
@@ -42,7 +47,15 @@ class _CappedLlama:
         return self._llama.create_completion(*args, **kwargs)
 
 
+def _entry_bytes(state: Any) -> int:
+    extra = sum(int(getattr(getattr(state, name, None), "nbytes", 0)) for name in ("scores", "input_ids"))
+    return int(state.llama_state_size) + extra
+
+
 def _install() -> None:
+    llama_cache.LlamaRAMCache.cache_size = property(  # type: ignore[assignment]
+        lambda self: sum(_entry_bytes(s) for s in self.cache_state.values())
+    )
     original = llama_chat_format.get_chat_completion_handler(_NAME)
 
     def capped(*, llama: Any, max_tokens: int | None = None, **kwargs: Any) -> Any:

@@ -13,8 +13,10 @@ WHEELS=${DIFFPROMPT_WHEELS:-/root/.cache/diffprompt/wheels}
 PORT=${DIFFPROMPT_LLM_PORT:-8089}
 THREADS=${DIFFPROMPT_LLM_THREADS:-2}
 CTX=${DIFFPROMPT_LLM_CTX:-8192}
-# prompt-state cache (RAM): replays of one prompt version share its system prompt + tools prefix
-CACHE_BYTES=${DIFFPROMPT_LLM_CACHE_BYTES:-2147483648}
+# prompt-state cache (RAM): replays of one prompt version share its system prompt + tools prefix.
+# scripts/llama_server.py makes the limit count each entry's logits copy too (~100 MB for SmolLM2;
+# the stock cache counts only the KV state, and its "2 GiB" grew the server past 16 GB of RAM).
+CACHE_BYTES=${DIFFPROMPT_LLM_CACHE_BYTES:-1073741824}
 LLAMA_VERSION=0.3.36
 PIDFILE=/tmp/diffprompt-llm-server.pid
 LOG=/tmp/diffprompt-llm-server.log
