@@ -45,6 +45,39 @@ def score(env, text: str, cases, concurrency: int):
     return rep
 
 
+def _why(reasons: list[str]) -> str:
+    """The decision's first reason, then what became of each candidate (their statuses, not texts)."""
+    if not reasons:
+        return ""
+    rest = [r.split(":", 1)[0] for r in reasons[1:]]
+    out = reasons[0] + (" (" + "; ".join(rest) + ")" if rest else "")
+    return out.replace("|", "/")[:160]
+
+
+def _f(v: float | None) -> str:  # None when every episode errored (no parsed answers to score)
+    return "—" if v is None else f"{v:.3f}"
+
+
+def table(rows: list[dict]) -> list[str]:
+    """The markdown table of ``rows`` (as written to ``--json-out``)."""
+    lines = [
+        "| task | paper seed → Dream-7B | editor | gate decision (why) | 135M seed acc (F1) | 135M served acc (F1) "
+        "| n | unparsed seed → served | round: target calls, editor LLM calls, s | task: target calls, wall s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        pb, pd = PAPER[r["task"]]
+        gate = f"{r['status']} (p={r['p']:.3g})" if r["p"] is not None else r["status"]
+        lines.append(
+            f"| {NAMES[r['task']]} | {pb:.2f} → {pd:.2f} | {r['editor']} | {gate}: {_why(r.get('reasons') or [])} "
+            f"| {_f(r['baseline'])} ({_f(r['baseline_f1'])}) | {_f(r['optimized'])} ({_f(r['optimized_f1'])}) "
+            f"| {r['report_n']} | {r['baseline_unparsed']} → {r['optimized_unparsed']} "
+            f"| {r['round_target_calls']}, {r['editor_calls']}, {r['round_s']:.0f} "
+            f"| {r.get('task_target_calls', '—')}, {r.get('task_s', 0):.0f} |"
+        )
+    return lines
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="sim")
@@ -66,7 +99,11 @@ def main() -> None:
     ap.add_argument("--section", default="## paper tasks (single-turn)")
     ap.add_argument("--json-out", default=None)
     ap.add_argument("--dry", action="store_true", help="print the section, do not write bench/RESULTS.md")
+    ap.add_argument("--from-json", default=None, help="comma-separated --json-out files: print their table only")
     args = ap.parse_args()
+    if args.from_json:
+        print("\n".join(table([r for f in args.from_json.split(",") for r in json.loads(Path(f).read_text())])))
+        return
     api_key = args.api_key if args.model != "sim" else None
     editor_model = args.editor_model or (args.model.partition(":")[2] if args.model != "sim" else None)
     dlm = None
@@ -134,22 +171,9 @@ def main() -> None:
         f"wrong. Total {time.perf_counter() - t_all:.0f}s. The paper's numbers are GPT-4o-mini on the test "
         "split with Dream-7B as the editor: a different target, not comparable in level.",
         "",
-        "| task | paper seed → Dream-7B | editor | gate | our seed | our served | n | unparsed seed → served "
-        "| round target calls | task target calls, wall s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "",
+        *table(rows),
     ]
-    def f(v):  # None when every episode errored (no parsed answers to score)
-        return "—" if v is None else f"{v:.3f}"
-
-    for r in rows:
-        pb, pd = PAPER[r["task"]]
-        gate = f"{r['status']} (p={r['p']:.3g})" if r["p"] is not None else r["status"]
-        lines.append(
-            f"| {NAMES[r['task']]} | {pb:.2f} → {pd:.2f} | {r['editor']} | {gate} | {f(r['baseline'])} "
-            f"({f(r['baseline_f1'])}) | {f(r['optimized'])} ({f(r['optimized_f1'])}) | {r['report_n']} "
-            f"| {r['baseline_unparsed']} → {r['optimized_unparsed']} | {r['round_target_calls']} "
-            f"| {r['task_target_calls']}, {r['task_s']:.0f} |"
-        )
     if not args.dry:
         _results.write_section(args.section, lines)
     print("\n".join(lines))
