@@ -390,9 +390,9 @@ def attribute(
             evidence[i].append({"source": "likelihood", "nelbo_fail": nf.get(i), "nelbo_success": ns.get(i)})
     if not any(v > 0 for v in (*blame.values(), *sim.values(), *lik.values())) and fails and cfg.w_similarity > 0:
         # no judge blame, no comment, no likelihood: fall back to what the conversations are about
-        for i, v in transcript_contrast(fails, wins, [s.text for s in spans]).items():
-            sim[ids[i]] = v
-            evidence[ids[i]].append({"source": "transcript_contrast", "score": round(v, 4)})
+        for k, v in transcript_contrast(fails, wins, [s.text for s in spans]).items():
+            sim[ids[k]] = v
+            evidence[ids[k]].append({"source": "transcript_contrast", "score": round(v, 4)})
     nb, nsim, nlik = _normalise(blame), _normalise(sim), _normalise(lik)
     out = []
     for i in ids:
