@@ -335,6 +335,19 @@ def transcript_contrast(
     return {i: round(v, 6) for v, i in scored[:top] if v > 0}
 
 
+def _contrast_fallback(
+    fails: Sequence[TraceWithFeedback],
+    wins: Sequence[TraceWithFeedback],
+    spans: Sequence[Span],
+    sim: dict[str, float],
+    evidence: dict[str, list[dict[str, Any]]],
+) -> None:
+    """No judge blame, no comment, no likelihood: fall back to what the conversations are about."""
+    for k, v in transcript_contrast(fails, wins, [s.text for s in spans]).items():
+        sim[spans[k].id] = v
+        evidence[spans[k].id].append({"source": "transcript_contrast", "score": round(v, 4)})
+
+
 def attribute(
     prompt: PromptVersion,
     window: Sequence[TraceWithFeedback],
@@ -388,11 +401,8 @@ def attribute(
         for i in ids:
             lik[i] = float(nf.get(i, 0.0)) - float(ns.get(i, 0.0))  # less likely under failures
             evidence[i].append({"source": "likelihood", "nelbo_fail": nf.get(i), "nelbo_success": ns.get(i)})
-    if not any(v > 0 for v in (*blame.values(), *sim.values(), *lik.values())) and fails and cfg.w_similarity > 0:
-        # no judge blame, no comment, no likelihood: fall back to what the conversations are about
-        for k, v in transcript_contrast(fails, wins, [s.text for s in spans]).items():
-            sim[ids[k]] = v
-            evidence[ids[k]].append({"source": "transcript_contrast", "score": round(v, 4)})
+    if not any(v > 0 for v in (*blame.values(), *sim.values(), *lik.values())) and cfg.w_similarity > 0:
+        _contrast_fallback(fails, wins, spans, sim, evidence)
     nb, nsim, nlik = _normalise(blame), _normalise(sim), _normalise(lik)
     out = []
     for i in ids:

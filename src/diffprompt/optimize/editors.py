@@ -195,8 +195,11 @@ class LLMCritic:
 
 
 class LLMWriter:
-    """Whole-prompt rewrite with a model through ``optimize_rewrite.j2``; one span through
-    ``optimize_rewrite_span.j2`` when the whole prompt would not fit ``max_output_tokens``."""
+    """Whole-prompt rewrite with a model through ``optimize_rewrite.j2``.
+
+    One span at a time through ``optimize_rewrite_span.j2`` when the whole prompt would not fit the
+    writer's ``max_output_tokens``.
+    """
 
     def __init__(self, client: Any, *, temperature: float = 0.7, max_output_tokens: int | None = None) -> None:
         self.client = client
