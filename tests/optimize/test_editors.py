@@ -142,3 +142,11 @@ def test_edit_request_rejects_unknown_spans_and_stray_slots():
         EditRequest(prompt=v, span_ids=(sid,), insert_span_ids=(_id(v, "Basic"),))
     with pytest.raises(ValidationError, match="n >= 1"):
         EditRequest(prompt=v, n=0)
+
+
+def test_llm_editors_unescape_html_entities():
+    v = version()
+    sid = _id(v, "Basic economy")
+    filler = FakeClient(['{"fills": {"1": "Don&#39;t change a basic economy flight &amp; its seats."}}'])
+    (c,) = ARInfillEditor(LLMFiller(filler)).propose(_req(v, [sid], [twf(1, 0.0, "bad")], 1, 0))
+    assert "Don't change a basic economy flight & its seats." in c.text and "&#39;" not in c.text

@@ -13,6 +13,7 @@ unchanged (the round counts that candidate as ``unchanged``), it never raises.
 
 from __future__ import annotations
 
+import html
 import json
 import re
 from collections.abc import Sequence
@@ -146,7 +147,7 @@ class LLMFiller:
         out: dict[int, str] = {}
         for k, v in fills.items() if isinstance(fills, dict) else ():
             if str(k).isdigit() and isinstance(v, str) and v.strip():
-                out[int(k)] = v.strip()
+                out[int(k)] = html.unescape(v).strip()  # small models answer "&#39;" for "'"
         return out
 
 
@@ -210,7 +211,7 @@ class LLMWriter:
         text = render("optimize_rewrite_span.j2", prompt=request.prompt.text, critique=critique,
                       span=span_text, max_chars=max(80, 2 * len(span_text)))
         reply = str(self.client.complete([{"role": "user", "content": text}], temperature=self.temperature).text)
-        return reply.strip().removeprefix("```").removesuffix("```").strip()
+        return html.unescape(reply).strip().removeprefix("```").removesuffix("```").strip()
 
     def rewrite(self, request: EditRequest, critique: str, *, seed: int) -> str:
         best = {"text": request.best[0], "score": round(request.best[1], 3)} if request.best else None
@@ -225,7 +226,7 @@ class LLMWriter:
             max_chars=request.max_chars,
         )
         reply = str(self.client.complete([{"role": "user", "content": text}], temperature=self.temperature).text)
-        return reply.strip().removeprefix("```").removesuffix("```").strip() or request.prompt.text
+        return html.unescape(reply).strip().removeprefix("```").removesuffix("```").strip() or request.prompt.text
 
 
 # characters per token of English prompt text (a conservative estimate for BPE tokenizers)
