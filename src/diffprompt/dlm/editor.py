@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -55,6 +56,28 @@ class _Row:
     layout: Layout
     factor: float
     trace_ids: tuple[str, ...]
+
+
+def distinct_lines(lines: Sequence[str], k: int, *, max_overlap: float = 0.5) -> list[str]:
+    """Up to ``k`` of ``lines`` in order, about different findings first.
+
+    A line whose words overlap a kept line's by more than ``max_overlap`` (Jaccard) is skipped, so the
+    same finding about another action or record does not crowd out the others; skipped lines fill up
+    what is left.
+    """
+
+    def words(t: str) -> set[str]:
+        return set(re.findall(r"[a-z0-9]+", t.lower()))
+
+    kept: list[str] = []
+    skipped: list[str] = []
+    for line in lines:
+        w = words(line)
+        if any(len(w & words(o)) / max(1, len(w | words(o))) > max_overlap for o in kept):
+            skipped.append(line)
+        else:
+            kept.append(line)
+    return [*kept, *skipped][:k]
 
 
 class DLMEditor:
@@ -178,8 +201,9 @@ class DLMEditor:
     def propose(self, request: EditRequest) -> list[Candidate]:
         """Up to ``request.n`` candidates rewriting ``request.span_ids`` (one ``infill`` call per round).
 
-        Conditioning: ``request.traces`` (failing first, a different sample per row), the first four
-        ``request.feedback`` lines, insertion slots (``request.insert_span_ids``) get a longer mask run;
+        Conditioning: ``request.traces`` (failing first, a different sample per row), four
+        ``request.feedback`` lines about different findings (``distinct_lines``), insertion slots
+        (``request.insert_span_ids``) get a longer mask run;
         ``request.rejected`` and the editor's own memory are never proposed again.
         """
         prompt, span_ids, n, seed = request.prompt, list(request.span_ids), request.n, request.seed
@@ -188,7 +212,7 @@ class DLMEditor:
         rejected = {k: set(v) for k, v in self._rejected.items()}
         for k, v in request.rejected.items():
             rejected.setdefault(k, set()).update(normalize_text(t) for t in v)
-        feedback = request.feedback[:4]
+        feedback = distinct_lines(request.feedback, 4)
         rng = random.Random(seed)
         rows = self._rows(prompt, span_ids, request.traces, n, rng, feedback, request.insert_span_ids)
         seen = {prompt.text}
