@@ -69,15 +69,15 @@ def distinct_lines(lines: Sequence[str], k: int, *, max_overlap: float = 0.5) ->
     def words(t: str) -> set[str]:
         return set(re.findall(r"[a-z0-9]+", t.lower()))
 
-    kept: list[str] = []
+    kept: list[tuple[str, set[str]]] = []
     skipped: list[str] = []
     for line in lines:
         w = words(line)
-        if any(len(w & words(o)) / max(1, len(w | words(o))) > max_overlap for o in kept):
+        if any(len(w & o) / max(1, len(w | o)) > max_overlap for _, o in kept):
             skipped.append(line)
         else:
-            kept.append(line)
-    return [*kept, *skipped][:k]
+            kept.append((line, w))
+    return [*(line for line, _ in kept), *skipped][:k]
 
 
 class DLMEditor:

@@ -147,7 +147,7 @@ class LLMFiller:
         out: dict[int, str] = {}
         for k, v in fills.items() if isinstance(fills, dict) else ():
             if str(k).isdigit() and isinstance(v, str) and v.strip():
-                out[int(k)] = html.unescape(v).strip()  # small models answer "&#39;" for "'"
+                out[int(k)] = html.unescape(v).strip()
         return out
 
 
@@ -195,6 +195,11 @@ class LLMCritic:
         return str(self.client.complete([{"role": "user", "content": text}], temperature=0.0).text)
 
 
+def _unfence(reply: str) -> str:
+    """A model's reply without code fences and HTML entities (small models write "&#39;")."""
+    return html.unescape(reply).strip().removeprefix("```").removesuffix("```").strip()
+
+
 class LLMWriter:
     """Whole-prompt rewrite with a model through ``optimize_rewrite.j2``.
 
@@ -211,7 +216,7 @@ class LLMWriter:
         text = render("optimize_rewrite_span.j2", prompt=request.prompt.text, critique=critique,
                       span=span_text, max_chars=max(80, 2 * len(span_text)))
         reply = str(self.client.complete([{"role": "user", "content": text}], temperature=self.temperature).text)
-        return html.unescape(reply).strip().removeprefix("```").removesuffix("```").strip()
+        return _unfence(reply)
 
     def rewrite(self, request: EditRequest, critique: str, *, seed: int) -> str:
         best = {"text": request.best[0], "score": round(request.best[1], 3)} if request.best else None
@@ -226,7 +231,7 @@ class LLMWriter:
             max_chars=request.max_chars,
         )
         reply = str(self.client.complete([{"role": "user", "content": text}], temperature=self.temperature).text)
-        return html.unescape(reply).strip().removeprefix("```").removesuffix("```").strip() or request.prompt.text
+        return _unfence(reply) or request.prompt.text
 
 
 # characters per token of English prompt text (a conservative estimate for BPE tokenizers)
