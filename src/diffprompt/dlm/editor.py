@@ -7,12 +7,21 @@ unmasked spans are byte-identical. A memory of rejected texts per span id (``rem
 ``request.rejected``) keeps a failed text from being proposed again: rows that reproduce one are
 resampled once with a fresh seed, then dropped. The torch-free test stand-in is
 ``diffprompt.editing.FakeEditor``.
+
+Draft rows (``draft_share``, ``draft_remask``; ``diffprompt.dlm.drafts``): when the request carries
+hints (``request.hints``, the text the blamer says the prompt should state), the first
+``ceil(n * draft_share)`` rows start from a draft instead of masks: the hints that fit the slots are
+written in, one forward of the DLM scores them, the least-agreed ``draft_remask`` fraction of each
+draft is masked again and denoised in the same batched sampler call as the plain rows. With an oracle
+blamer's hints (``--judge oracle``) a draft row largely pastes the answer, so such a round stays a
+labelled ceiling; with the honest judge the hints are its own wording induced from the evidence.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import random
 import re
 from collections.abc import Mapping, Sequence
@@ -22,6 +31,7 @@ from typing import Any
 import torch
 
 from diffprompt.dlm.base import DiffusionLM
+from diffprompt.dlm.drafts import draft_assignments, remask_rows
 from diffprompt.dlm.layout import Layout, build_layout, decode_candidate, decode_fills
 from diffprompt.editing import EditorCapabilities, EditRequest
 from diffprompt.errors import ConfigError
@@ -45,6 +55,9 @@ class DLMEditorConfig:
     resample_rounds: int = 1
     repeat_penalty: float = 2.0  # logit penalty on repeating an already-written neighbouring token
     insert_min: int = 48  # mask-run floor (tokens) of an insertion slot: a new rule may outgrow its anchor
+    draft_remask: tuple[float, ...] = (0.2, 0.4)  # share of a draft's tokens masked again, per draft row
+    draft_share: float = 0.5  # share of the rows that start from the hints when there are any; 0: never
+    draft_explore: float = 0.3  # chance (seeded) that a later draft row takes a slot's second-best hint
 
     def hash(self, model_name: str) -> str:
         blob = json.dumps({"model": model_name, **asdict(self)}, sort_keys=True)
@@ -56,6 +69,8 @@ class _Row:
     layout: Layout
     factor: float
     trace_ids: tuple[str, ...]
+    draft: Mapping[str, str]
+    remask: float
 
 
 def distinct_lines(lines: Sequence[str], k: int, *, max_overlap: float = 0.5) -> list[str]:
@@ -87,14 +102,22 @@ class DLMEditor:
     capabilities = EditorCapabilities()
 
     def __init__(self, dlm: DiffusionLM, *, rejected: Mapping[str, Sequence[str]] | None = None, **config: Any) -> None:
-        if "factors" in config:  # JSON run configs give lists
-            config["factors"] = tuple(float(f) for f in config["factors"])
+        for key in ("factors", "draft_remask"):  # JSON run configs give lists
+            if key in config:
+                config[key] = tuple(float(f) for f in config[key])
         try:
             self.config = DLMEditorConfig(**config)
         except TypeError as exc:
             raise ConfigError(f"unknown DLMEditor option: {exc}; see DLMEditorConfig for the fields") from None
-        if not self.config.factors or min(self.config.factors) <= 0:
+        cfg = self.config
+        if not cfg.factors or min(cfg.factors) <= 0:
             raise ConfigError("DLMEditor factors must be a non-empty tuple of positive numbers")
+        if not cfg.draft_remask or not all(0 <= f <= 1 for f in cfg.draft_remask):
+            raise ConfigError("DLMEditor draft_remask must be a non-empty tuple of fractions in [0, 1]")
+        if not 0 <= cfg.draft_share <= 1:
+            raise ConfigError(f"DLMEditor draft_share must be in [0, 1] (0 disables draft rows), got {cfg.draft_share}")
+        if not 0 <= cfg.draft_explore <= 1:
+            raise ConfigError(f"DLMEditor draft_explore must be a probability in [0, 1], got {cfg.draft_explore}")
         self.dlm = dlm
         self._rejected: dict[str, set[str]] = {k: {normalize_text(t) for t in v} for k, v in (rejected or {}).items()}
         self.config_hash = self.config.hash(dlm.name)
@@ -113,6 +136,7 @@ class DLMEditor:
         rng: random.Random,
         feedback: Sequence[str],
         inserts: Sequence[str] = (),
+        drafts: Sequence[Mapping[str, str]] = (),
     ) -> list[_Row]:
         cfg = self.config
         min_runs = {sid: cfg.insert_min for sid in inserts if sid in span_ids}
@@ -125,6 +149,7 @@ class DLMEditor:
                 pool = rng.sample(pool, len(pool))
             chosen = pool[: cfg.k_traces]
             factor = cfg.factors[i % len(cfg.factors)]
+            draft = drafts[i] if i < len(drafts) else {}
             lay = build_layout(
                 self.dlm,
                 prompt,
@@ -135,11 +160,19 @@ class DLMEditor:
                 trace_tokens=cfg.trace_tokens,
                 feedback=feedback,
                 min_runs=min_runs,
+                drafts=draft,
             )
-            rows.append(_Row(layout=lay, factor=factor, trace_ids=tuple(t.trace.id for t in chosen)))
+            remask = cfg.draft_remask[i % len(cfg.draft_remask)] if draft else 0.0
+            rows.append(
+                _Row(layout=lay, factor=factor, trace_ids=tuple(t.trace.id for t in chosen), draft=draft, remask=remask)
+            )
+        drafted = [r for r in rows if r.draft]
+        for r, lay in zip(drafted, remask_rows(self.dlm, [r.layout for r in drafted], [r.remask for r in drafted]),
+                          strict=True):
+            r.layout = lay  # the scoring forward: counted into the first sampler call's forwards
         return rows
 
-    def _sample(self, rows: Sequence[_Row], seed: int) -> list[list[int]]:
+    def _sample(self, rows: Sequence[_Row], seed: int, extra_forwards: int = 0) -> list[list[int]]:
         from diffprompt.dlm.sampler import infill
 
         cfg = self.config
@@ -171,7 +204,7 @@ class DLMEditor:
             forbid_ids=(self.dlm.pad_id,) if self.dlm.pad_id != self.dlm.eos_id else (),
         )
         out = res.ids.cpu()
-        self.last_forwards = res.forwards
+        self.last_forwards = res.forwards + extra_forwards
         return [out[b, width - len(r.layout) :].tolist() for b, r in enumerate(rows)]
 
     def _logits_fn(self) -> Any:
@@ -205,6 +238,12 @@ class DLMEditor:
         ``request.feedback`` lines about different findings (``distinct_lines``), insertion slots
         (``request.insert_span_ids``) get a longer mask run;
         ``request.rejected`` and the editor's own memory are never proposed again.
+
+        With ``request.hints`` the first ``ceil(n * draft_share)`` rows are draft rows (module
+        docstring): their slots start from the hints that fit them and only the least-agreed
+        ``draft_remask`` fraction of each draft is resampled; their metadata records ``"draft"``
+        (``{span_id: hint}``) and ``"remask"``. An oracle blamer's hints are the answer (a labelled
+        ceiling); the honest judge's are its own induced wording.
         """
         prompt, span_ids, n, seed = request.prompt, list(request.span_ids), request.n, request.seed
         if not span_ids:
@@ -214,14 +253,19 @@ class DLMEditor:
             rejected.setdefault(k, set()).update(normalize_text(t) for t in v)
         feedback = distinct_lines(request.feedback, 4)
         rng = random.Random(seed)
-        rows = self._rows(prompt, span_ids, request.traces, n, rng, feedback, request.insert_span_ids)
+        share = self.config.draft_share
+        drafts = draft_assignments(
+            request, math.ceil(n * share) if share > 0 else 0, seed=seed, explore=self.config.draft_explore
+        )
+        rows = self._rows(prompt, span_ids, request.traces, n, rng, feedback, request.insert_span_ids, drafts)
         seen = {prompt.text}
         out: list[Candidate] = []
         pending = list(range(n))
         for rnd in range(self.config.resample_rounds + 1):
             if not pending or len(out) >= n:
                 break
-            filled = self._sample([rows[i] for i in pending], seed + 7919 * rnd)
+            scored = 1 if rnd == 0 and any(r.draft for r in rows) else 0  # the draft rows' scoring forward
+            filled = self._sample([rows[i] for i in pending], seed + 7919 * rnd, scored)
             retry = []
             for i, ids in zip(pending, filled, strict=True):
                 row = rows[i]
@@ -236,6 +280,7 @@ class DLMEditor:
                     retry.append(i)
                     continue
                 seen.add(text)
+                drafted = {"draft": dict(row.draft), "remask": row.remask} if row.draft else {}
                 out.append(
                     Candidate(
                         text=text,
@@ -253,6 +298,7 @@ class DLMEditor:
                             "model": self.dlm.name,
                             "forwards": self.last_forwards,
                             "fills": fills,
+                            **drafted,
                         },
                     )
                 )

@@ -5,7 +5,9 @@ runs of the mask id (``round(original token length × factor)``, at least 1). Ev
 each trace, each gap and each span of the prompt) is tokenized on its own, so a mask run never merges
 with neighbouring text into one token. Bullet and heading markers (``- ``, ``1. ``, ``## ``) stay
 visible; only the span's content is masked. When the whole exceeds the model's ``max_length`` the
-traces are truncated (then dropped), never the prompt.
+traces are truncated (then dropped), never the prompt. A *draft* (``drafts``) puts a given text into a
+span's run instead of masks (the run is the draft's length); its positions are ``Layout.fixed`` until
+``remask`` turns some of them back into masks (the DLM editor's draft rows, ``diffprompt.dlm.drafts``).
 
 ``decode_candidate`` turns filled ids back into a prompt: EOS/pad (and any special) tokens emitted
 inside a run are stripped, so a span can shrink or vanish; every unmasked byte of the prompt is kept
@@ -17,13 +19,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from diffprompt.dlm.base import DiffusionLM, DLTokenizer
 from diffprompt.dlm.redact import redact
 from diffprompt.errors import ModelError, ValidationError
-from diffprompt.spans import replace_spans, split_marker
+from diffprompt.spans import replace_spans, split_marker, squash_whitespace, strip_marker
 from diffprompt.templating import render
 from diffprompt.types import PromptVersion, Span, TraceWithFeedback
 
@@ -33,7 +35,8 @@ class Layout:
     """One DLM input row and what is needed to decode it.
 
     ``runs`` maps each masked span id to its ``(start, end)`` token positions in ``ids``;
-    ``prefixes`` holds the visible marker (``"- "``) kept in front of each masked span's content.
+    ``prefixes`` holds the visible marker (``"- "``) kept in front of each masked span's content;
+    ``fixed`` the run positions that hold given draft tokens (not to be sampled).
     """
 
     ids: tuple[int, ...]
@@ -42,10 +45,12 @@ class Layout:
     prompt_start: int
     traces_used: int
     factor: float
+    fixed: frozenset[int] = frozenset()
 
     @property
     def mask_positions(self) -> list[int]:
-        return [i for s, e in self.runs.values() for i in range(s, e)]
+        """The run positions the sampler fills (every run position but the ``fixed`` draft tokens)."""
+        return [i for s, e in self.runs.values() for i in range(s, e) if i not in self.fixed]
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -122,13 +127,16 @@ def build_layout(
     feedback: Sequence[str] = (),
     min_mask: int = 1,
     min_runs: Mapping[str, int] | None = None,
+    drafts: Mapping[str, str] | None = None,
 ) -> Layout:
     """Lay out one DLM input row (see the module docstring).
 
     ``min_runs`` gives a floor on the mask-run length of some spans (insertion slots: the new rule may be
     longer than the neighbour it was copied from; unused positions are filled with EOS and stripped).
-    Raises ``ValidationError`` for unknown span ids and ``ModelError`` when the prompt with its mask
-    runs alone does not fit ``dlm.max_length``.
+    ``drafts`` maps some of ``span_ids`` to a text written into the run instead of masks: the span's
+    visible marker stays, the draft's own leading marker is dropped, the run is the draft's token length
+    and its positions are ``fixed``. Raises ``ValidationError`` for unknown span ids and ``ModelError``
+    when the prompt with its mask runs alone does not fit ``dlm.max_length``.
     """
     tok = dlm.tokenizer
     by_id = {s.id: s for s in prompt.spans}
@@ -136,6 +144,11 @@ def build_layout(
     if unknown:
         raise ValidationError(f"unknown span ids {unknown}; use ids from prompt.spans")
     chosen = set(span_ids)
+    drafts = {k: v for k, v in (drafts or {}).items() if squash_whitespace(strip_marker(v))}
+    stray = [k for k in drafts if k not in chosen]
+    if stray:
+        raise ValidationError(f"drafts for spans {stray} that are not masked; draft only span_ids")
+    fixed: list[int] = []
     bnd = _boundary(tok)
     # the prompt: gap / marker / span pieces, tokenized separately
     body: list[int] = []
@@ -149,9 +162,15 @@ def build_layout(
         if s.id in chosen:
             prefixes[s.id], vis_ids, content_ids = span_pieces(tok, s)
             body += vis_ids
-            n = max(min_mask, (min_runs or {}).get(s.id, 0), round(len(content_ids) * factor))
-            runs[s.id] = (len(body), len(body) + n)
-            body += [dlm.mask_id] * n
+            if s.id in drafts:  # the marker's trailing space goes with the content, as in span_pieces
+                gap = prefixes[s.id][len(prefixes[s.id].rstrip()) :]
+                draft = tok.encode(gap + squash_whitespace(strip_marker(drafts[s.id])), add_special_tokens=False)
+                fixed += range(len(body), len(body) + len(draft))
+            else:
+                n = max(min_mask, (min_runs or {}).get(s.id, 0), round(len(content_ids) * factor))
+                draft = [dlm.mask_id] * n
+            runs[s.id] = (len(body), len(body) + len(draft))
+            body += draft
         else:
             body += tok.encode(s.text, add_special_tokens=False)
         pos = s.end
@@ -188,7 +207,19 @@ def build_layout(
         prompt_start=off,
         traces_used=used,
         factor=factor,
+        fixed=frozenset(p + off for p in fixed),
     )
+
+
+def remask(layout: Layout, positions: Sequence[int], mask_id: int) -> Layout:
+    """``layout`` with the draft tokens at ``positions`` (some of ``layout.fixed``) turned into masks."""
+    stray = [p for p in positions if p not in layout.fixed]
+    if stray:
+        raise ValidationError(f"positions {stray} hold no draft token; remask only layout.fixed positions")
+    ids = list(layout.ids)
+    for p in positions:
+        ids[p] = mask_id
+    return replace(layout, ids=tuple(ids), fixed=layout.fixed - set(positions))
 
 
 # a fill that runs into a new heading or bullet (" ## Refunds", ". - Each ...") stops there: the model

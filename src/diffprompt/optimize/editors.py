@@ -62,8 +62,8 @@ def bulletise(text: str, kind: SpanKind, like: str) -> str:
     return strip_marker(text, headings=False)
 
 
-def infill_candidates(request: EditRequest, filler: Filler, name: str) -> list[Candidate]:
-    """``request.n`` candidates whose masked spans ``filler`` fills (shared by AR and the oracle)."""
+def mask_slots(request: EditRequest) -> tuple[str, list[MaskSlot]]:
+    """``(prompt with numbered [MASK_k] marks, one MaskSlot per requested span)`` (AR, oracle, DLM drafts)."""
     prompt = request.prompt
     by_id = {s.id: s for s in prompt.spans}
     chosen = [by_id[i] for i in request.span_ids]
@@ -84,6 +84,15 @@ def infill_candidates(request: EditRequest, filler: Filler, name: str) -> list[C
                 context=near,
             )
         )
+    return masked, slots
+
+
+def infill_candidates(request: EditRequest, filler: Filler, name: str) -> list[Candidate]:
+    """``request.n`` candidates whose masked spans ``filler`` fills (shared by AR and the oracle)."""
+    prompt = request.prompt
+    by_id = {s.id: s for s in prompt.spans}
+    chosen = [by_id[i] for i in request.span_ids]
+    masked, slots = mask_slots(request)
     out: list[Candidate] = []
     for j in range(request.n):
         seed = request.seed + j

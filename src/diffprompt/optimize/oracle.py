@@ -62,29 +62,46 @@ class HintFiller:
         self.replace_at = replace_at
 
     def fill(self, masked_prompt: str, slots: Sequence[MaskSlot], request: EditRequest, *, seed: int) -> dict[int, str]:
-        rng = random.Random(seed)
-        masked = set(request.span_ids)  # the request's spans, not the masked text: a mask run into a
-        visible = [s.text for s in request.prompt.spans if s.id not in masked]  # sentence hides it
-        hints = [h for h in dict.fromkeys(request.hints) if h.strip()]
-        if visible and hints:
-            stated = tfidf_similarity(hints, visible)
-            hints = [h for h, row in zip(hints, stated, strict=True) if max(row) < 0.8]
-        original = {s.id: s.text for s in request.prompt.spans}
-        out: dict[int, str] = {}
-        used: set[str] = set()
-        for slot in sorted(slots, key=lambda sl: (sl.insert, sl.n)):
-            banned = {normalize_text(t) for t in request.rejected_for(slot.span_id)}
-            pool = [h for h in hints if h not in used and normalize_text(h) not in banned]
-            if not slot.insert:
-                pool = [h for h in pool if restates(h, original.get(slot.span_id, ""), at=self.replace_at)]
-            if not pool:
-                continue
-            sims = tfidf_similarity([slot.context or masked_prompt], pool)[0]
-            ranked = sorted(range(len(pool)), key=lambda i: -sims[i])
-            pick = ranked[1] if len(ranked) > 1 and rng.random() < self.explore else ranked[0]
-            used.add(pool[pick])
-            out[slot.n] = pool[pick]
-        return out
+        return assign_hints(
+            request, slots, random.Random(seed), explore=self.explore, replace_at=self.replace_at, context=masked_prompt
+        )
+
+
+def assign_hints(
+    request: EditRequest,
+    slots: Sequence[MaskSlot],
+    rng: random.Random,
+    *,
+    explore: float = 0.3,
+    replace_at: float = 0.45,
+    context: str = "",
+) -> dict[int, str]:
+    """``{slot.n: hint}``: the ``HintFiller`` rule (shared with the DLM editor's draft rows).
+
+    ``context`` is the text a slot without neighbours is compared with (the masked prompt).
+    """
+    masked = set(request.span_ids)  # the request's spans, not the masked text: a mask run into a
+    visible = [s.text for s in request.prompt.spans if s.id not in masked]  # sentence hides it
+    hints = [h for h in dict.fromkeys(request.hints) if h.strip()]
+    if visible and hints:
+        stated = tfidf_similarity(hints, visible)
+        hints = [h for h, row in zip(hints, stated, strict=True) if max(row) < 0.8]
+    original = {s.id: s.text for s in request.prompt.spans}
+    out: dict[int, str] = {}
+    used: set[str] = set()
+    for slot in sorted(slots, key=lambda sl: (sl.insert, sl.n)):
+        banned = {normalize_text(t) for t in request.rejected_for(slot.span_id)}
+        pool = [h for h in hints if h not in used and normalize_text(h) not in banned]
+        if not slot.insert:
+            pool = [h for h in pool if restates(h, original.get(slot.span_id, ""), at=replace_at)]
+        if not pool:
+            continue
+        sims = tfidf_similarity([slot.context or context], pool)[0]
+        ranked = sorted(range(len(pool)), key=lambda i: -sims[i])
+        pick = ranked[1] if len(ranked) > 1 and rng.random() < explore else ranked[0]
+        used.add(pool[pick])
+        out[slot.n] = pool[pick]
+    return out
 
 
 class HintCritic:
