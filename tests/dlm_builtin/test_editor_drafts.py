@@ -7,7 +7,7 @@ import torch
 
 import diffprompt.dlm.editor as editor_mod
 import diffprompt.dlm.sampler as sampler
-from diffprompt.dlm.drafts import draft_assignments, lowest_agreement, remask_count
+from diffprompt.dlm.drafts import draft_assignments, lowest_agreement, remask_count, remask_rows, word_groups
 from diffprompt.dlm.editor import DLMEditor
 from diffprompt.dlm.layout import build_layout, remask
 from diffprompt.editing import EditRequest
@@ -78,6 +78,20 @@ def test_remask_count_and_lowest_agreement_unit():
     crowded = logits.clone()
     crowded[4] = torch.tensor([5.0, 5.0, 5.0, 5.0, 1.0])  # own token 4 at p ~ 0.005
     assert lowest_agreement(crowded, ids, positions, 0.01) == [4]
+    # whole groups (indices into positions), scored by their least-agreed token, within the count
+    groups = [[0, 1], [2, 3], [4], [5]]  # positions (1, 2), (3, 4), (5,), (6,)
+    assert lowest_agreement(logits, ids, positions, 0.34, groups) == [3, 4]  # -2.0 is in (3, 4)
+    assert lowest_agreement(logits, ids, positions, 0.5, groups) == [3, 4, 6]  # (1, 2) would make 4 > 3
+    assert lowest_agreement(logits, ids, positions, 0.01, groups) == [3, 4]  # the first group is whole
+
+
+def test_word_groups_follow_the_decoded_words(tiny_dlm):
+    tok = tiny_dlm.tokenizer
+    ids = tok.encode(" Confirm the reservation, then cancel it.", add_special_tokens=False)
+    groups = word_groups(tok, ids)
+    words = [tok.decode([ids[i] for i in g]).strip() for g in groups]
+    assert words == ["Confirm", "the", "reservation", ",", "then", "cancel", "it", "."]
+    assert [i for g in groups for i in g] == list(range(len(ids)))
 
 
 def test_layout_drafts_fixed_and_remask(tiny_dlm):
@@ -104,8 +118,9 @@ def test_draft_row_keeps_the_hint_and_remasks_the_least_agreed(tiny_dlm, traces,
     scored = []
     real_remask_rows = editor_mod.remask_rows
 
-    def spy_remask(dlm, layouts, fractions):
-        out = real_remask_rows(dlm, layouts, fractions)
+    def spy_remask(dlm, layouts, fractions, **kw):
+        assert kw == {"unit": "token"}
+        out = real_remask_rows(dlm, layouts, fractions, **kw)
         scored.append((list(layouts), list(fractions), out))
         return out
 
@@ -119,7 +134,9 @@ def test_draft_row_keeps_the_hint_and_remasks_the_least_agreed(tiny_dlm, traces,
 
     monkeypatch.setattr(editor_mod, "remask_rows", spy_remask)
     monkeypatch.setattr(sampler, "infill", spy_infill)
-    ed = DLMEditor(tiny_dlm, steps=8, temperature=1.0, draft_share=0.5, draft_remask=[0.2], resample_rounds=0)
+    ed = DLMEditor(
+        tiny_dlm, steps=8, temperature=1.0, draft_share=0.5, draft_remask=[0.2], draft_unit="token", resample_rounds=0
+    )
     req = _req(prompt, [bullets[0].id, slot], inserts=[slot], hints=(HINT,), n=2, seed=4, traces=traces)
     cands = ed.propose(req)
     assert len(scored) == 1 and len(calls) == 1  # one scoring forward, then one batched sampler call
@@ -150,6 +167,22 @@ def test_draft_row_keeps_the_hint_and_remasks_the_least_agreed(tiny_dlm, traces,
     assert by_row[0].metadata["forwards"] == ed.last_forwards
     if 1 in by_row:
         assert "draft" not in by_row[1].metadata and "remask" not in by_row[1].metadata
+
+
+def test_word_unit_remasks_whole_words(tiny_dlm):
+    prompt, slot, _ = _with_slot()
+    lay = build_layout(tiny_dlm, prompt, [slot], [], drafts={slot: HINT})
+    s, e = lay.runs[slot]
+    (after,) = remask_rows(tiny_dlm, [lay], [0.4], unit="word")
+    picked = sorted(set(range(s, e)) - after.fixed)
+    groups = [[s + i for i in g] for g in word_groups(tiny_dlm.tokenizer, list(lay.ids[s:e]))]
+    assert picked and all(set(g) <= set(picked) or not set(g) & set(picked) for g in groups)  # no half word
+    assert len(picked) <= max(remask_count(e - s, 0.4), max(len(g) for g in groups))
+    logits = tiny_dlm.logits(torch.tensor([lay.ids]))[0]
+    own = torch.log_softmax(logits.float(), dim=-1)[torch.arange(s, e), torch.tensor(lay.ids[s:e])]
+    worst = min(range(s, e), key=lambda p: float(own[p - s]))
+    assert worst in picked  # the least-agreed token's word always goes
+    assert all(after.ids[p] == tiny_dlm.mask_id for p in picked)
 
 
 def test_in_place_span_gets_only_a_hint_that_restates_it(tiny_dlm):
@@ -185,7 +218,7 @@ def test_stated_hints_are_skipped_and_rows_explore(tiny_dlm):
 
 def test_bad_draft_config_raises(tiny_dlm):
     for bad in ({"draft_remask": ()}, {"draft_remask": (0.2, 1.5)}, {"draft_remask": [-0.1]},
-                {"draft_share": -0.1}, {"draft_share": 1.5}, {"draft_explore": 2.0}):
+                {"draft_share": -0.1}, {"draft_share": 1.5}, {"draft_explore": 2.0}, {"draft_unit": "char"}):
         with pytest.raises(ConfigError, match="DLMEditor draft_"):
             DLMEditor(tiny_dlm, **bad)
     ed = DLMEditor(tiny_dlm, draft_remask=[0.1, 0.3])  # JSON lists become tuples

@@ -6,8 +6,9 @@ rule: an insertion slot takes the unused hint most similar to its neighbourhood,
 place only a hint that restates it; hints the visible prompt already states, or rejected for that
 span, are skipped) gets the hint's tokens instead of a mask run (``build_layout(drafts=...)``). One
 forward of the DLM over the draft rows then scores every draft token by the probability of its own
-token, and the least-agreed fraction of each draft is masked again (``lowest_agreement``); the
-sampler rewrites only those positions, so the model edits the draft's wording in context instead of
+token, and the least-agreed fraction of each draft is masked again (``lowest_agreement``; by whole
+words with ``word_groups``: a re-masked word piece alone comes back as a broken word); the sampler
+rewrites only those positions, so the model edits the draft's wording in context instead of
 inventing a rule.
 
 Where the hints come from decides what this measures: an oracle blamer's hints are the deleted
@@ -22,7 +23,7 @@ from collections.abc import Sequence
 
 import torch
 
-from diffprompt.dlm.base import DiffusionLM
+from diffprompt.dlm.base import DiffusionLM, DLTokenizer
 from diffprompt.dlm.layout import Layout, remask
 from diffprompt.editing import EditRequest
 from diffprompt.optimize.editors import mask_slots
@@ -56,26 +57,64 @@ def remask_count(n: int, fraction: float) -> int:
     return min(n, max(1, int(fraction * n + 1e-9)))
 
 
-def lowest_agreement(logits: torch.Tensor, ids: Sequence[int], positions: Sequence[int], fraction: float) -> list[int]:
+def word_groups(tok: DLTokenizer, ids: Sequence[int]) -> list[list[int]]:
+    """Indices of ``ids`` grouped into words.
+
+    A token continues the previous word when the text it adds to the decoded prefix starts with a
+    letter or digit right after one (works for byte-level BPE and SentencePiece alike).
+    """
+    groups: list[list[int]] = []
+    before = ""
+    for i in range(len(ids)):
+        text = tok.decode([int(t) for t in ids[: i + 1]], skip_special_tokens=True)
+        added = text[len(before) :]
+        if groups and added[:1].isalnum() and before[-1:].isalnum():
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+        before = text
+    return groups
+
+
+def lowest_agreement(
+    logits: torch.Tensor,
+    ids: Sequence[int],
+    positions: Sequence[int],
+    fraction: float,
+    groups: Sequence[Sequence[int]] | None = None,
+) -> list[int]:
     """The ``remask_count`` of ``positions`` whose own token ``ids[p]`` is least probable under ``logits[p]``.
 
     ``logits`` is one row's ``(L, V)``; ties go to the earlier position. Returned in position order.
+    With ``groups`` (indices into ``positions``, e.g. ``word_groups``) whole groups are taken, scored by
+    their least-agreed token, least agreed first, while the count stays within ``remask_count`` (the
+    first group is always taken), so no word is left half re-masked.
     """
     k = remask_count(len(positions), fraction)
     if k == 0:
         return []
     pos = torch.tensor(list(positions), dtype=torch.long, device=logits.device)
     own = torch.tensor([int(ids[p]) for p in positions], dtype=torch.long, device=logits.device)
-    lp = torch.log_softmax(logits[pos].float(), dim=-1).gather(1, own.unsqueeze(1)).squeeze(1)
-    order = torch.argsort(lp, stable=True)  # ascending: least agreed first
-    return sorted(int(pos[i]) for i in order[:k])
+    lp = torch.log_softmax(logits[pos].float(), dim=-1).gather(1, own.unsqueeze(1)).squeeze(1).tolist()
+    units = [list(g) for g in groups] if groups is not None else [[i] for i in range(len(positions))]
+    order = sorted(range(len(units)), key=lambda u: min(lp[i] for i in units[u]))  # stable: earlier first
+    taken: list[int] = []
+    for u in order:
+        if taken and len(taken) + len(units[u]) > k:
+            continue
+        taken += units[u]
+        if len(taken) >= k:
+            break
+    return sorted(int(positions[i]) for i in taken)
 
 
-def remask_rows(dlm: DiffusionLM, layouts: Sequence[Layout], fractions: Sequence[float]) -> list[Layout]:
+def remask_rows(
+    dlm: DiffusionLM, layouts: Sequence[Layout], fractions: Sequence[float], *, unit: str = "token"
+) -> list[Layout]:
     """Each draft layout with the ``fraction`` least-agreed tokens of every draft masked again.
 
     One forward of ``dlm`` over all ``layouts`` (left-padded into one batch); a run's draft tokens are
-    its ``fixed`` positions.
+    its ``fixed`` positions. ``unit="word"`` re-masks whole words (``word_groups``).
     """
     if not layouts:
         return []
@@ -92,6 +131,8 @@ def remask_rows(dlm: DiffusionLM, layouts: Sequence[Layout], fractions: Sequence
         row = logits[b, width - len(lay) :]
         picks: list[int] = []
         for s, e in lay.runs.values():
-            picks += lowest_agreement(row, lay.ids, [p for p in range(s, e) if p in lay.fixed], frac)
+            pos = [p for p in range(s, e) if p in lay.fixed]
+            groups = word_groups(dlm.tokenizer, [lay.ids[p] for p in pos]) if unit == "word" else None
+            picks += lowest_agreement(row, lay.ids, pos, frac, groups)
         out.append(remask(lay, picks, dlm.mask_id))
     return out

@@ -12,7 +12,8 @@ Draft rows (``draft_share``, ``draft_remask``; ``diffprompt.dlm.drafts``): when 
 hints (``request.hints``, the text the blamer says the prompt should state), the first
 ``ceil(n * draft_share)`` rows start from a draft instead of masks: the hints that fit the slots are
 written in, one forward of the DLM scores them, the least-agreed ``draft_remask`` fraction of each
-draft is masked again and denoised in the same batched sampler call as the plain rows. With an oracle
+draft (whole words, ``draft_unit``) is masked again and denoised in the same batched sampler call as
+the plain rows. With an oracle
 blamer's hints (``--judge oracle``) a draft row largely pastes the answer, so such a round stays a
 labelled ceiling; with the honest judge the hints are its own wording induced from the evidence.
 """
@@ -58,6 +59,7 @@ class DLMEditorConfig:
     draft_remask: tuple[float, ...] = (0.2, 0.4)  # share of a draft's tokens masked again, per draft row
     draft_share: float = 0.5  # share of the rows that start from the hints when there are any; 0: never
     draft_explore: float = 0.3  # chance (seeded) that a later draft row takes a slot's second-best hint
+    draft_unit: str = "word"  # re-mask whole words ("word") or single tokens ("token") of a draft
 
     def hash(self, model_name: str) -> str:
         blob = json.dumps({"model": model_name, **asdict(self)}, sort_keys=True)
@@ -118,6 +120,8 @@ class DLMEditor:
             raise ConfigError(f"DLMEditor draft_share must be in [0, 1] (0 disables draft rows), got {cfg.draft_share}")
         if not 0 <= cfg.draft_explore <= 1:
             raise ConfigError(f"DLMEditor draft_explore must be a probability in [0, 1], got {cfg.draft_explore}")
+        if cfg.draft_unit not in ("word", "token"):
+            raise ConfigError(f"DLMEditor draft_unit must be 'word' or 'token', got {cfg.draft_unit!r}")
         self.dlm = dlm
         self._rejected: dict[str, set[str]] = {k: {normalize_text(t) for t in v} for k, v in (rejected or {}).items()}
         self.config_hash = self.config.hash(dlm.name)
@@ -167,8 +171,8 @@ class DLMEditor:
                 _Row(layout=lay, factor=factor, trace_ids=tuple(t.trace.id for t in chosen), draft=draft, remask=remask)
             )
         drafted = [r for r in rows if r.draft]
-        for r, lay in zip(drafted, remask_rows(self.dlm, [r.layout for r in drafted], [r.remask for r in drafted]),
-                          strict=True):
+        scored = remask_rows(self.dlm, [r.layout for r in drafted], [r.remask for r in drafted], unit=cfg.draft_unit)
+        for r, lay in zip(drafted, scored, strict=True):
             r.layout = lay  # the scoring forward: counted into the first sampler call's forwards
         return rows
 
