@@ -27,8 +27,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from diffprompt.optimize.attribution import Blame, closest_span, editable_spans, tfidf_similarity
+from diffprompt.optimize.oracle import restates
 from diffprompt.types import PromptVersion, TraceWithFeedback
 from tau_envs.evidence import ActionDiff, Call, DbChange, Evidence, field_diffs, tau_evidence
+from tau_envs.induce import Episode, Suggestion, induce
 
 # The tools' vocabulary in plain words: (what the agent did, what no such change means).
 _DID: Mapping[str, tuple[str, str]] = {
@@ -50,7 +52,7 @@ _DID: Mapping[str, tuple[str, str]] = {
     "modify_user_address": ("changed the user's address", "no address change"),
 }
 _FIELD: Mapping[str, str] = {
-    "nonfree_baggages": "paid (non-free) checked bags",
+    "nonfree_baggages": "paid checked bags",
     "total_baggages": "checked bags in total",
     "payment_id": "payment method",
     "payment_method_id": "payment method",
@@ -175,6 +177,7 @@ class Finding:
 
     text: str
     query: str
+    hint: str = ""  # an instruction the finding suggests, in the judge's words ("" when none)
 
 
 def critique(
@@ -224,7 +227,8 @@ def critique(
             f"The agent made changes without first telling the user what it would do and asking them to "
             f"confirm (yes) before going ahead: it {what}.{quote}"
         )
-        out.append(Finding(text=text, query=f"Ask the user to confirm (yes) before any change.{quote}"))
+        ask = "Before any change, list what you will do and ask the user to confirm (yes) first."
+        out.append(Finding(text=text, query=f"{ask}{quote}", hint=ask))
     if evidence.missing_outputs:
         need = ", ".join(repr(o) for o in evidence.missing_outputs)
         out.append(Finding(text=f"The agent never told the user {need}, which the answer required.{quote}",
@@ -271,12 +275,21 @@ class TauJudge:
     """
 
     def __init__(
-        self, domain: Any, *, protected: Sequence[str] = (), wrong_at: float = 0.55, garbled_at: float = 0.15
+        self,
+        domain: Any,
+        *,
+        protected: Sequence[str] = (),
+        wrong_at: float = 0.55,
+        garbled_at: float = 0.15,
+        max_suggestions: int = 4,
     ) -> None:
         self._domain = domain
         self._protected = tuple(protected)
         self.wrong_at = wrong_at
         self.garbled_at = garbled_at
+        self.max_suggestions = max_suggestions
+        self.suggestions: list[Suggestion] = []  # induced from the latest ``observe`` window
+        self._suggested: dict[str, list[Suggestion]] = {}
 
     def _task(self, trace: TraceWithFeedback) -> Any:
         key = trace.trace.replay_key or ""
@@ -287,6 +300,31 @@ class TauJudge:
         if parts[1] != dom.name or parts[2] != dom.split or not 0 <= int(parts[3]) < len(dom.tasks):
             return None
         return dom.task(int(parts[3]))
+
+    def observe(self, window: Sequence[TraceWithFeedback]) -> list[Suggestion]:
+        """Induce instructions from the whole readable window (:mod:`tau_envs.induce`).
+
+        Called by ``attribute`` before the per-trace ``blame`` calls with the traces the round may
+        read (never the held-out ones); each failing trace a suggestion speaks for then gets it as a
+        ``missing`` (or garbled ``wrong``) blame whose ``hint`` is the suggestion.
+        """
+        episodes = []
+        for t in window:
+            task = self._task(t)
+            if task is None:
+                continue
+            messages = list(t.trace.messages)
+            ev = tau_evidence(self._domain, task, messages)
+            refused = bool(_REFUSED.search(_last_agent_text(messages))) and any(a.kind == "missing" for a in ev.actions)
+            expected = [(a.name, dict(a.kwargs)) for a in task.actions if a.name in _DID]
+            episodes.append(Episode(trace_id=t.trace.id, user_id=str(task.user_id or ""), expected=expected,
+                                    evidence=ev, refused=refused))
+        self.suggestions = induce(episodes, self._domain.fresh_db(), _FIELD) if episodes else []
+        self._suggested = {}
+        for sug in self.suggestions:
+            for tid in sug.trace_ids:
+                self._suggested.setdefault(tid, []).append(sug)
+        return self.suggestions
 
     def findings(self, trace: TraceWithFeedback) -> list[Finding]:
         """The critique of one trace ([] when its task is unknown or the episode matches)."""
@@ -300,14 +338,23 @@ class TauJudge:
     def blame(self, prompt: PromptVersion, trace: TraceWithFeedback) -> list[Blame]:
         spans = editable_spans(prompt, self._protected)
         findings = self.findings(trace) if spans else []
-        if not findings:
+        if not spans or (not findings and not self._suggested.get(trace.trace.id)):
             return []
         texts = [s.text for s in spans]
         garbled = garbled_spans(texts, " ".join(f.text for f in findings))
+        hints = [f.hint for f in findings]
+        for sug in self._suggested.get(trace.trace.id, ())[: self.max_suggestions]:
+            findings.append(Finding(text=f"Across the window, {sug.because}. Suggested instruction: {sug.hint}",
+                                    query=sug.hint))
+            hints.append(sug.hint)
         out: list[Blame] = []
-        for f in findings:
+        for f, hint in zip(findings, hints, strict=True):
             target, kind = None, "missing"
-            if garbled:
+            if garbled and hint:  # rewrite a garbled span only with a suggestion that restates it
+                best = next((k for k in sorted(garbled) if restates(hint, texts[k])), None)
+                if best is not None:
+                    target, kind = spans[best], "wrong"
+            elif garbled:
                 sims = tfidf_similarity([f.query], texts, anagram=True)[0]
                 best = max(range(len(spans)), key=lambda k: (sims[k], -k))
                 if best in garbled and sims[best] >= self.garbled_at:
@@ -316,6 +363,8 @@ class TauJudge:
                 target, sim = closest_span(f.query, spans)
                 if target is None:
                     continue
-                kind = "wrong" if sim >= self.wrong_at else "missing"
-            out.append(Blame(span_id=target.id, reason=f.text, kind=kind, trace_id=trace.trace.id))  # type: ignore[arg-type]
+                # with a suggestion, a close span that is not garbled may be a correct rule: add next to it
+                kind = "wrong" if sim >= self.wrong_at and not hint else "missing"
+            out.append(Blame(span_id=target.id, reason=f.text, kind=kind, trace_id=trace.trace.id,  # type: ignore[arg-type]
+                             hint=hint))
         return out

@@ -68,7 +68,7 @@ def scenario(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
 
 
 def test_judge_blames_failures_without_reading_rules(scenario, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
-    dom, degraded, fails, _ = scenario
+    dom, degraded, fails, wins = scenario
 
     def forbidden(*a: Any, **k: Any) -> Any:
         raise AssertionError("the honest judge read the rule book or the simulated model's blame log")
@@ -91,14 +91,17 @@ def test_judge_blames_failures_without_reading_rules(scenario, monkeypatch: pyte
     version = _version(degraded)
     ids = {s.id for s in version.spans}
     catalogue = [r.text for rules in ALL_RULES.values() for r in rules]
+    suggestions = judge.observe([twf for _task, twf in fails + wins])  # window-level induction, same blindfold
+    assert suggestions, "a degraded world's window supports some induced instruction"
     blamed = 0
     for _task, twf in fails:
         blames = judge.blame(version, twf)
         blamed += bool(blames)
         for b in blames:
-            assert b.span_id in ids and b.reason and b.hint == "" and b.trace_id == twf.trace.id
-            for sentence in catalogue:
+            assert b.span_id in ids and b.reason and b.trace_id == twf.trace.id
+            for sentence in catalogue:  # neither the critique nor the judge's suggestion is a rule's sentence
                 assert sentence.lower().rstrip(".") not in b.reason.lower(), sentence
+                assert sentence.lower().rstrip(".") not in b.hint.lower(), sentence
     assert blamed == len(fails), "every failing episode with an evidence difference gets a critique"
 
 

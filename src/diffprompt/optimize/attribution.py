@@ -58,7 +58,12 @@ class SpanScore:
 
 
 class Blamer(Protocol):
-    """Names the spans responsible for one failing trace (empty list when it cannot tell)."""
+    """Names the spans responsible for one failing trace (empty list when it cannot tell).
+
+    A blamer may also define ``observe(window)``: ``attribute`` calls it first with the traces the
+    round may read (failing and passing, never the held-out ones), so that it can learn from the
+    whole window (``tau_envs.judge.TauJudge`` induces instructions there).
+    """
 
     def blame(self, prompt: PromptVersion, trace: TraceWithFeedback) -> list[Blame]: ...
 
@@ -348,6 +353,38 @@ def _contrast_fallback(
         evidence[spans[k].id].append({"source": "transcript_contrast", "score": round(v, 4)})
 
 
+def _blame_signal(
+    blamer: Blamer,
+    prompt: PromptVersion,
+    window: Sequence[TraceWithFeedback],
+    fails: Sequence[TraceWithFeedback],
+    blame: dict[str, float],
+    missing: dict[str, float],
+    evidence: dict[str, list[dict[str, Any]]],
+) -> None:
+    """Add the blamer's per-trace blames (after its ``observe`` of the window, when it has one)."""
+    observe = getattr(blamer, "observe", None)  # a blamer that also learns from the whole window
+    if callable(observe):
+        try:
+            observe(window)
+        except Exception as exc:  # its window-level findings are lost, the per-trace ones stay
+            evidence.setdefault("_errors", []).append({"trace_id": "", "error": f"observe: {exc}"})
+    for t in fails:
+        try:
+            blames = blamer.blame(prompt, t)
+        except Exception as exc:  # a broken judge call is per-item data
+            evidence.setdefault("_errors", []).append({"trace_id": t.trace.id, "error": str(exc)})
+            continue
+        for b in blames:
+            if b.span_id not in blame:
+                continue
+            blame[b.span_id] += b.weight
+            if b.kind == "missing":
+                missing[b.span_id] += b.weight
+            evidence[b.span_id].append({"source": "blame", "trace_id": b.trace_id, "reason": b.reason,
+                                        "kind": b.kind, "hint": b.hint})
+
+
 def attribute(
     prompt: PromptVersion,
     window: Sequence[TraceWithFeedback],
@@ -372,20 +409,7 @@ def attribute(
     blame = dict.fromkeys(ids, 0.0)
     missing = dict.fromkeys(ids, 0.0)
     if blamer is not None:
-        for t in fails[: cfg.max_blame_traces]:
-            try:
-                blames = blamer.blame(prompt, t)
-            except Exception as exc:  # a broken judge call is per-item data
-                evidence.setdefault("_errors", []).append({"trace_id": t.trace.id, "error": str(exc)})
-                continue
-            for b in blames:
-                if b.span_id not in blame:
-                    continue
-                blame[b.span_id] += b.weight
-                if b.kind == "missing":
-                    missing[b.span_id] += b.weight
-                evidence[b.span_id].append({"source": "blame", "trace_id": b.trace_id, "reason": b.reason,
-                                            "kind": b.kind, "hint": b.hint})
+        _blame_signal(blamer, prompt, window, fails[: cfg.max_blame_traces], blame, missing, evidence)
     sim = dict.fromkeys(ids, 0.0)
     texts = [" ".join(t.comments) for t in fails if t.comments]
     if texts:

@@ -1,0 +1,404 @@
+"""Window-level findings of the honest judge: instructions induced from many episodes' evidence.
+
+One episode says *what* went wrong; the window says *when*. For each kind of write (tool, and what
+it changed) the judge gathers instances from the readable window:
+
+- ``expected``: every expected write of every task in the window (what should be done),
+- ``unexpected``: writes the agent made that no expected write pairs with (what should not),
+- ``refused``: expected writes the agent refused or never made,
+- ``different``: writes with the wrong arguments, and ``error``: tool calls the tool refused,
+
+and describes each record a write touches by *features*: the record's own small-vocabulary fields
+(a field with at most :data:`SMALL_VOCAB` values in the database: cabin, status, insurance), those
+of its owner (membership), whether it belongs to the conversation's user, how many items its
+lists hold (passengers), and how a numeric argument moves a field (bags added or removed).
+
+A feature whose values never overlap between the unexpected writes and the expected ones becomes a
+prohibition ("Only change the flights of a reservation when its cabin is economy or business; never
+when its cabin is basic economy."); one that separates the refused writes from the ones done
+becomes a permission; several values that cover every expected write, none holding for an
+unexpected one, become a disjunction; wrong arguments become the value they should have had (per
+list item when the expected amount is a multiple of a list size, one of the values the expected
+writes use, the whole list, the user's choice for a payment field); a tool error is passed on.
+
+Each suggestion is an instruction in the judge's own words, built only from the tasks' expected
+actions, the initial database, the tool vocabulary and the conversations. It never reads the
+policy, the rule catalogue, a task's intent or the simulated model's notes, and can be wrong: a
+coincidence in a small window makes a spurious feature, which the offline gate then rejects.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tau_envs.evidence import ActionDiff, Call, Evidence, field_diffs
+
+SMALL_VOCAB = 6  # a field with at most this many distinct values in its table is a category
+
+# tool -> (what the agent does, in the base form, with "{noun}" for the record; the record's noun)
+_DO: Mapping[str, tuple[str, str]] = {
+    "cancel_reservation": ("cancel a reservation", "reservation"),
+    "book_reservation": ("book a new reservation", "user"),
+    "update_reservation_flights": ("change the flights of a reservation", "reservation"),
+    "update_reservation_baggages": ("change the checked bags of a reservation", "reservation"),
+    "update_reservation_passengers": ("change the passengers of a reservation", "reservation"),
+    "send_certificate": ("send a certificate as compensation", "user"),
+    "cancel_pending_order": ("cancel an order", "order"),
+    "return_delivered_order_items": ("return items of an order for a refund", "order"),
+    "exchange_delivered_order_items": ("exchange items of an order", "order"),
+    "modify_pending_order_items": ("modify the items of an order", "order"),
+    "modify_pending_order_address": ("change the shipping address of an order", "order"),
+    "modify_pending_order_payment": ("change the payment method of an order", "order"),
+    "modify_user_address": ("change the user's address", "user"),
+}
+_TABLE = {"reservation_id": "reservations", "order_id": "orders", "user_id": "users"}
+_SKIP = ("name", "email", "dob", "address", "created_at")
+_COST_TOOLS = ("update_reservation_flights", "exchange_delivered_order_items", "modify_pending_order_items")
+_GERUND = {"cancel": "cancelling", "book": "booking", "change": "changing", "send": "sending", "return": "returning",
+           "exchange": "exchanging", "modify": "modifying"}
+
+
+def _words(value: Any) -> str:
+    return str(value).replace("_", " ")
+
+
+def gerund(phrase: str) -> str:
+    """``"cancel an order"`` → ``"cancelling an order"``."""
+    verb, _, rest = phrase.partition(" ")
+    return f"{_GERUND.get(verb, verb + 'ing')} {rest}".strip()
+
+
+def _either(values: Iterable[Any]) -> str:
+    vals = [_words(v) for v in sorted({str(v) for v in values})]
+    return vals[0] if len(vals) == 1 else ", ".join(vals[:-1]) + " or " + vals[-1]
+
+
+@dataclass(kw_only=True)
+class Instance:
+    """One write of one episode and the features of the record it touches."""
+
+    source: str  # expected | unexpected | refused | different | error
+    tool: str
+    did: str  # base-form phrase ("change the cabin of a reservation")
+    trace_id: str
+    feats: dict[str, Any] = field(default_factory=dict)
+    numbers: dict[str, float] = field(default_factory=dict)  # list sizes ("passengers": 2)
+    diff: ActionDiff | None = None
+    error: str = ""
+
+
+class Featurizer:
+    """Features of the records writes touch, from one domain's initial database."""
+
+    def __init__(self, db: Mapping[str, Any]) -> None:
+        self.db = db
+        self.small: dict[str, set[str]] = {}
+        for table, rows in db.items():
+            if not isinstance(rows, Mapping):
+                continue
+            values: dict[str, set[str]] = {}
+            for row in rows.values():
+                for k, v in (row.items() if isinstance(row, Mapping) else ()):
+                    if isinstance(v, str | bool | int) and k not in _SKIP and not k.endswith("_id"):
+                        values.setdefault(k, set()).add(str(v))
+            self.small[table] = {k for k, vs in values.items() if 1 < len(vs) <= SMALL_VOCAB}
+
+    def record(self, args: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]]:
+        for key in ("reservation_id", "order_id", "user_id"):
+            table = _TABLE[key]
+            rec = (self.db.get(table) or {}).get(str(args.get(key))) if args.get(key) else None
+            if isinstance(rec, Mapping):
+                return table, rec
+        return "", {}
+
+    def describe(
+        self, tool: str, args: Mapping[str, Any], user_id: str
+    ) -> tuple[str, dict[str, Any], dict[str, float]]:
+        """``(did, categorical features, list sizes)`` of one write."""
+        did = _DO.get(tool, (f"call {_words(tool)}", ""))[0]
+        table, rec = self.record(args)
+        feats: dict[str, Any] = {}
+        numbers: dict[str, float] = {}
+        for k in sorted(self.small.get(table, ())):
+            if k in rec:
+                feats[f"its {_words(k)}"] = str(rec[k])
+        owner = rec.get("user_id") if table != "users" else args.get("user_id")
+        if owner and user_id:
+            feats["owner"] = "the user" if str(owner) == user_id else "another user"
+        user = (self.db.get("users") or {}).get(str(owner)) if owner and table != "users" else None
+        for k in sorted(self.small.get("users", ())):
+            if isinstance(user, Mapping) and k in user:
+                feats[f"the user's {_words(k)}"] = str(user[k])
+        for k, v in rec.items():
+            if isinstance(v, list | dict) and k not in _SKIP:
+                numbers[_words(k)] = len(v)
+        for k, v in args.items():
+            if isinstance(v, list):
+                numbers[_words(k)] = len(v)
+            elif isinstance(v, int | float) and not isinstance(v, bool) and isinstance(rec.get(k), int | float):
+                move = "added" if v > rec[k] else "removed" if v < rec[k] else "unchanged"
+                feats[f"{_words(k)} moved"] = move
+        if tool == "update_reservation_flights" and rec:
+            flights = [f.get("flight_number") for f in rec.get("flights") or () if isinstance(f, Mapping)]
+            new = [f.get("flight_number") for f in args.get("flights") or () if isinstance(f, Mapping)]
+            if args.get("cabin") and args.get("cabin") != rec.get("cabin") and new == flights:
+                did = "change the cabin of a reservation"
+        return did, feats, numbers
+
+
+def _looked_up(calls: Sequence[Call], before: int) -> list[Mapping[str, Any]]:
+    out: list[Mapping[str, Any]] = []
+    for c in calls:
+        if before >= 0 and c.index >= before:
+            break
+        try:
+            obj = json.loads(c.observation)
+        except ValueError:
+            continue
+        if isinstance(obj, dict):
+            out.append(obj)
+    return out[::-1]  # most recent first
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Suggestion:
+    """An induced instruction, the evidence behind it, and the traces it speaks for."""
+
+    hint: str
+    because: str
+    trace_ids: tuple[str, ...]
+
+
+def _separators(bad: Sequence[Instance], good: Sequence[Instance]) -> list[tuple[str, set[str], set[str]]]:
+    """Categorical features whose values never overlap between ``bad`` and ``good`` (best first)."""
+    names = {k for i in bad for k in i.feats} & {k for i in good for k in i.feats}
+    out = []
+    for k in names:
+        if not all(k in i.feats for i in bad):
+            continue
+        vb = {str(i.feats[k]) for i in bad}
+        vg = {str(i.feats[k]) for i in good if k in i.feats}
+        if vb and vg and not vb & vg:
+            out.append((k, vb, vg))
+    out.sort(key=lambda t: (len(t[1]) + len(t[2]), t[0] != "owner", t[0]))
+    return out
+
+
+def _cover(bad: Sequence[Instance], good: Sequence[Instance], limit: int = 3) -> list[tuple[str, str]]:
+    """Up to ``limit`` (feature, value) conditions no bad write meets that cover every good one."""
+    conds = {(k, str(v)) for i in good for k, v in i.feats.items() if k != "owner"}
+    conds = {c for c in conds if not any(str(i.feats.get(c[0])) == c[1] for i in bad)}
+    left, chosen = list(good), list[tuple[str, str]]()
+    while left and conds and len(chosen) < limit:
+        best = max(sorted(conds), key=lambda c: sum(str(i.feats.get(c[0])) == c[1] for i in left))
+        hit = [i for i in left if str(i.feats.get(best[0])) == best[1]]
+        if not hit:
+            break
+        chosen.append(best)
+        conds.discard(best)
+        left = [i for i in left if i not in hit]
+    return chosen if not left and len(chosen) > 1 else []
+
+
+def _when(k: str, values: Iterable[str]) -> str:
+    return f"{k} is {_either(values)}"
+
+
+def prohibitions(bad: Sequence[Instance], good: Sequence[Instance]) -> list[Suggestion]:
+    """What separates the unexpected writes of one kind from the expected ones."""
+    if not bad or not good:
+        return []
+    did = bad[0].did
+    ids = tuple(dict.fromkeys(i.trace_id for i in bad))
+    seen = f"{len(bad)} unexpected and {len(good)} expected writes of this kind"
+    out = []
+    for k, vb, vg in _separators(bad, good)[:2]:
+        if k == "owner":
+            hint = (f"Only {did} that belongs to the user you are helping, identified by their verified user id; "
+                    f"never one that belongs to another user.")
+        else:
+            hint = f"Only {did} when {_when(k, vg)}; never when it is {_either(vb)}."
+        out.append(Suggestion(hint=hint, because=f"{seen}: {k} separates them", trace_ids=ids))
+    for name in sorted({n for i in bad for n in i.numbers} & {n for i in good for n in i.numbers}):
+        nb = [i.numbers[name] for i in bad if name in i.numbers]
+        ng = [i.numbers[name] for i in good if name in i.numbers]
+        if len(nb) == len(bad) and min(nb) > max(ng):
+            top = f"{min(nb) - 1:g}"  # the loosest bound the window supports
+            hint = f"Only {did} when the number of {name} is at most {top}; never more than {top} {name}."
+            out.append(Suggestion(hint=hint, because=f"{seen}: more {name} in the unexpected ones", trace_ids=ids))
+    if not out:
+        conds = _cover(bad, good)
+        if conds:
+            either = ", or ".join(f"{k} is {_words(v)}" for k, v in conds)
+            out.append(Suggestion(hint=f"Only {did} when {either}; otherwise do not {did.split(' ')[0]} it.",
+                                  because=f"{seen}: each expected one meets one of these", trace_ids=ids))
+    return out
+
+
+def permissions(refused: Sequence[Instance], done: Sequence[Instance]) -> list[Suggestion]:
+    """What the expected writes the agent refused have that the ones it made lack."""
+    if not refused:
+        return []
+    did = refused[0].did
+    ids = tuple(dict.fromkeys(i.trace_id for i in refused))
+    out = []
+    for k, vr, _ in _separators(refused, done)[:2] if done else []:
+        if k == "owner":
+            continue
+        hint = f"{gerund(did).capitalize()} is allowed even when {_when(k, vr)}: do it when the user asks for it."
+        out.append(Suggestion(hint=hint, because=f"{len(refused)} refused, {len(done)} done: {k} separates them",
+                              trace_ids=ids))
+    if not out and not done:
+        cats = ", ".join(f"{k} is {_words(v)}" for k, v in list(refused[0].feats.items())[:2] if k != "owner")
+        hint = f"{gerund(did).capitalize()} is allowed even when {cats}: do it when the user asks for it."
+        out.append(Suggestion(hint=hint, because=f"{len(refused)} refused, none done", trace_ids=ids))
+    return out
+
+
+def _per_item(inst: Instance, calls: Sequence[Call], expected: float, inst_actual: float) -> tuple[str, int] | None:
+    """A list of the records looked up whose size the (larger) expected amount is a whole multiple of."""
+    sizes = [(k, len(v)) for obj in _looked_up(calls, inst.diff.index if inst.diff else -1)
+             for k, v in obj.items() if isinstance(v, list) and len(v) >= 2]
+    sizes += [(k, int(n)) for k, n in inst.numbers.items() if n >= 2]
+    for k, n in sizes:
+        if expected and expected % n == 0 and expected > (inst_actual or 0):
+            return k, n
+    return None
+
+
+def _singular(name: str) -> str:
+    return name[:-1] if name.endswith("s") and not name.endswith("ss") else name
+
+
+def wrong_arguments(inst: Instance, calls: Sequence[Call], expected_values: Mapping[str, set[str]],
+                    field_name: Mapping[str, str]) -> list[Suggestion]:
+    """What each wrong argument of one write should have been."""
+    diff = inst.diff
+    if diff is None:
+        return []
+    doing = gerund(inst.did)
+    out = []
+    for k, actual, expected in diff.fields:
+        what = field_name.get(k, _words(k))
+        if isinstance(expected, int | float) and isinstance(actual, int | float) and not isinstance(expected, bool):
+            per = _per_item(inst, calls, float(expected), float(actual))
+            kept = [(f, v) for f, v in inst.feats.items() if f != "owner" and not f.endswith(" moved")][:4]
+            cats = ", ".join(f"{f} is {_words(v)}" for f, v in kept)
+            if per:
+                each = float(expected) / per[1]
+                hint = (f"When {doing}, the {what} should be {each:g} per {_singular(_words(per[0]))} "
+                        f"({float(expected):g} for {per[1]}) instead of {float(actual):g}.")
+            else:
+                hint = (f"When {doing} and {cats or 'in general'}, the {what} should be {float(expected):g} "
+                        f"instead of {float(actual):g}")
+                gap = float(actual) - float(expected)
+                hint += (f": {gap:g} extra should have been free of charge." if k.startswith("nonfree") and gap > 0
+                         else ".")
+        elif isinstance(expected, list) and isinstance(actual, list) and set(map(str, actual)) < set(map(str, expected)):  # noqa: E501
+            hint = (f"Collect all the {what} to change into one list first, then call the tool once with the "
+                    f"whole list when {doing}.")
+        elif "payment" in k:
+            pays = "pay or receive the price difference" if inst.tool in _COST_TOOLS else "pay"
+            hint = f"Ask the user which {what} from their profile should {pays} when {doing}; do not pick one yourself."
+        elif len(expected_values.get(k, ())) >= 1 and isinstance(expected, str):
+            hint = (f"When {doing}, the {what} must be one of: {_either(expected_values[k])}; "
+                    f"ask the user which applies.")
+        else:
+            continue
+        out.append(Suggestion(hint=hint, because=f"{what}: {actual!r} where {expected!r} was expected",
+                              trace_ids=(inst.trace_id,)))
+    return out
+
+
+def tool_errors(inst: Instance) -> list[Suggestion]:
+    """A refused tool call of an expected write: the tool's own words, as an instruction."""
+    if not inst.error:
+        return []
+    msg = re.sub(r"\s+", " ", re.sub(r"\S*\d{4,}\S*", "", inst.error.removeprefix("Error:"))).strip().rstrip(".")
+    hint = f"Before {gerund(inst.did)}, check this, which the tool enforces: {msg}."
+    return [Suggestion(hint=hint, because=f"the tool answered {inst.error!r}", trace_ids=(inst.trace_id,))]
+
+
+@dataclass(kw_only=True)
+class Episode:
+    """One readable episode: its trace id, the task's user and expected writes, and the evidence."""
+
+    trace_id: str
+    user_id: str
+    expected: Sequence[tuple[str, Mapping[str, Any]]]
+    evidence: Evidence
+    refused: bool = False
+
+
+def induce(episodes: Sequence[Episode], db: Mapping[str, Any], field_name: Mapping[str, str]) -> list[Suggestion]:
+    """Every suggestion the window supports (see the module docstring), strongest evidence first."""
+    fz = Featurizer(db)
+    by_did: dict[str, dict[str, list[Instance]]] = {}
+    values: dict[str, dict[str, set[str]]] = {}
+    singles: list[Suggestion] = []
+
+    def add(ep: Episode, source: str, tool: str, args: Mapping[str, Any], **kw: Any) -> Instance:
+        did, feats, numbers = fz.describe(tool, args, ep.user_id)
+        inst = Instance(source=source, tool=tool, did=did, trace_id=ep.trace_id, feats=feats, numbers=numbers, **kw)
+        by_did.setdefault(did, {}).setdefault(source, []).append(inst)
+        return inst
+
+    for ep in episodes:
+        for tool, args in ep.expected:
+            add(ep, "expected", tool, args)
+            for k, v in args.items():
+                if isinstance(v, str) and not k.endswith("_id"):
+                    values.setdefault(tool, {}).setdefault(k, set()).add(v)
+    for ep in episodes:
+        missing = {d.name for d in ep.evidence.actions if d.kind == "missing"}
+        for d in ep.evidence.actions:
+            if d.kind == "unexpected":
+                add(ep, "unexpected", d.name, d.args, diff=d)
+            elif d.kind == "missing" and ep.refused:
+                add(ep, "refused", d.name, d.args, diff=d)
+        for d in ep.evidence.actions:
+            if d.kind == "different":
+                inst = add(ep, "different", d.name, d.args, diff=d)
+                singles += wrong_arguments(inst, ep.evidence.calls, values.get(d.name, {}), field_name)
+        for c in ep.evidence.calls:
+            if c.observation.startswith("Error") and c.name in missing | {d.name for d in ep.evidence.actions}:
+                err = add(ep, "error", c.name, c.args, error=c.observation)
+                singles += tool_errors(err)
+                want = [a for t, a in ep.expected if t == c.name]
+                if want:  # the refused call against the expected one it comes closest to
+                    exp = min(want, key=lambda a: len(field_diffs(c.args, a)))
+                    err.diff = ActionDiff(kind="different", name=c.name, args=c.args, expected=exp,
+                                          fields=field_diffs(c.args, exp), index=c.index)
+                    singles += wrong_arguments(err, ep.evidence.calls, values.get(c.name, {}), field_name)
+    out: list[Suggestion] = []
+    for groups in by_did.values():
+        expected = groups.get("expected", [])
+        refused_ids = {(i.trace_id, i.tool) for i in groups.get("refused", [])}
+        done = [i for i in expected if (i.trace_id, i.tool) not in refused_ids]
+        out += prohibitions(groups.get("unexpected", []), expected)
+        out += permissions(groups.get("refused", []), done)
+    return _merge([*out, *singles])
+
+
+def _bag(text: str) -> set[str]:
+    return set(re.findall(r"[a-z]+", text.lower()))
+
+
+def _merge(found: Sequence[Suggestion], same_at: float = 0.7) -> list[Suggestion]:
+    """One suggestion per wording: near-copies (word Jaccard >= ``same_at``) pool their traces into the first."""
+    merged: list[Suggestion] = []
+    for s in sorted(found, key=lambda s: -len(s.trace_ids)):
+        bag = _bag(s.hint)
+        k = next((i for i, m in enumerate(merged)
+                  if len(bag & _bag(m.hint)) / max(1, len(bag | _bag(m.hint))) >= same_at), None)
+        if k is None:
+            merged.append(s)
+        else:
+            m = merged[k]
+            merged[k] = Suggestion(hint=m.hint, because=m.because,
+                                   trace_ids=tuple(dict.fromkeys([*m.trace_ids, *s.trace_ids])))
+    return sorted(merged, key=lambda s: -len(s.trace_ids))
