@@ -140,7 +140,8 @@ def test_draft_row_keeps_the_hint_and_remasks_the_least_agreed(tiny_dlm, traces,
     req = _req(prompt, [bullets[0].id, slot], inserts=[slot], hints=(HINT,), n=2, seed=4, traces=traces)
     cands = ed.propose(req)
     assert len(scored) == 1 and len(calls) == 1  # one scoring forward, then one batched sampler call
-    (before,), fractions, (after,) = scored[0]
+    (before,), fractions, ((after, units),) = scored[0]
+    assert sorted(p for u in units for p in u.positions) == sorted(set(range(*before.runs[slot])) - after.fixed)
     assert fractions == [0.2]
     s, e = before.runs[slot]
     draft = tiny_dlm.tokenizer.encode(" " + HINT, add_special_tokens=False)
@@ -173,7 +174,7 @@ def test_word_unit_remasks_whole_words(tiny_dlm):
     prompt, slot, _ = _with_slot()
     lay = build_layout(tiny_dlm, prompt, [slot], [], drafts={slot: HINT})
     s, e = lay.runs[slot]
-    (after,) = remask_rows(tiny_dlm, [lay], [0.4], unit="word")
+    ((after, _units),) = remask_rows(tiny_dlm, [lay], [0.4], unit="word")
     picked = sorted(set(range(s, e)) - after.fixed)
     groups = [[s + i for i in g] for g in word_groups(tiny_dlm.tokenizer, list(lay.ids[s:e]))]
     assert picked and all(set(g) <= set(picked) or not set(g) & set(picked) for g in groups)  # no half word
@@ -224,3 +225,16 @@ def test_bad_draft_config_raises(tiny_dlm):
     ed = DLMEditor(tiny_dlm, draft_remask=[0.1, 0.3])  # JSON lists become tuples
     assert ed.config.draft_remask == (0.1, 0.3)
     assert ed.config_hash != DLMEditor(tiny_dlm).config_hash
+
+
+def test_keep_preferred_puts_back_a_draft_word_the_model_does_not_prefer():
+    from diffprompt.dlm.drafts import Remasked, keep_preferred
+
+    lp = torch.log_softmax(torch.tensor([[0.0, 2.0, 0.0, 0.0], [0.0, 0.0, 3.0, 0.0]]), dim=-1)
+    unit = Remasked(positions=(1, 2), draft_ids=(1, 2), logprobs=lp)  # the draft is the model's favourite
+    ids = [9, 3, 3, 9]
+    assert keep_preferred(ids, [unit]) == 1 and ids == [9, 1, 2, 9]
+    better = Remasked(positions=(1, 2), draft_ids=(0, 0), logprobs=lp)  # the sample beats the draft
+    ids = [9, 1, 2, 9]
+    assert keep_preferred(ids, [better]) == 0 and ids == [9, 1, 2, 9]
+    assert keep_preferred(ids, []) == 0

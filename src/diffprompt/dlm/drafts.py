@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 
@@ -108,13 +109,46 @@ def lowest_agreement(
     return sorted(int(positions[i]) for i in taken)
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Remasked:
+    """One re-masked unit of a draft: its positions, the draft's tokens there and their scoring log-probs."""
+
+    positions: tuple[int, ...]
+    draft_ids: tuple[int, ...]
+    logprobs: torch.Tensor  # (len(positions), V): the scoring forward's log-probabilities
+
+
+def keep_preferred(ids: list[int], units: Sequence[Remasked], *, confident: float = 0.5) -> int:
+    """Put a draft's own unit back unless the model clearly prefers the one it sampled.
+
+    The model rewrites a draft word only where, under the scoring forward, its own word is likelier
+    (sum of the unit's token log-probabilities) and every token of it has probability >=
+    ``confident``: a small model's low-confidence guesses do not overwrite the draft. ``ids`` (one
+    filled row, layout positions) is changed in place. Returns how many units were put back.
+    """
+    back = 0
+    for u in units:
+        new = [int(ids[p]) for p in u.positions]
+        if new == list(u.draft_ids):
+            continue
+        idx = torch.arange(len(u.positions))
+        new_lp = u.logprobs[idx, torch.tensor(new)]
+        gain = float(new_lp.sum() - u.logprobs[idx, torch.tensor(u.draft_ids)].sum())
+        if gain <= 0 or float(new_lp.exp().min()) < confident:
+            for p, t in zip(u.positions, u.draft_ids, strict=True):
+                ids[p] = t
+            back += 1
+    return back
+
+
 def remask_rows(
     dlm: DiffusionLM, layouts: Sequence[Layout], fractions: Sequence[float], *, unit: str = "token"
-) -> list[Layout]:
+) -> list[tuple[Layout, list[Remasked]]]:
     """Each draft layout with the ``fraction`` least-agreed tokens of every draft masked again.
 
     One forward of ``dlm`` over all ``layouts`` (left-padded into one batch); a run's draft tokens are
-    its ``fixed`` positions. ``unit="word"`` re-masks whole words (``word_groups``).
+    its ``fixed`` positions. ``unit="word"`` re-masks whole words (``word_groups``). With each layout
+    come its re-masked units (for ``keep_preferred``).
     """
     if not layouts:
         return []
@@ -130,9 +164,17 @@ def remask_rows(
     for b, (lay, frac) in enumerate(zip(layouts, fractions, strict=True)):
         row = logits[b, width - len(lay) :]
         picks: list[int] = []
+        units: list[Remasked] = []
+        lp = torch.log_softmax(row.float(), dim=-1).cpu()
         for s, e in lay.runs.values():
             pos = [p for p in range(s, e) if p in lay.fixed]
             groups = word_groups(dlm.tokenizer, [lay.ids[p] for p in pos]) if unit == "word" else None
-            picks += lowest_agreement(row, lay.ids, pos, frac, groups)
-        out.append(remask(lay, picks, dlm.mask_id))
+            got = lowest_agreement(row, lay.ids, pos, frac, groups)
+            picks += got
+            for g in groups if groups is not None else [[k] for k in range(len(pos))]:
+                ps = tuple(pos[k] for k in g)
+                if ps and ps[0] in got:
+                    units.append(Remasked(positions=ps, draft_ids=tuple(lay.ids[p] for p in ps),
+                                          logprobs=lp[list(ps)]))
+        out.append((remask(lay, picks, dlm.mask_id), units))
     return out

@@ -32,7 +32,7 @@ from typing import Any
 import torch
 
 from diffprompt.dlm.base import DiffusionLM
-from diffprompt.dlm.drafts import draft_assignments, remask_rows
+from diffprompt.dlm.drafts import Remasked, draft_assignments, keep_preferred, remask_rows
 from diffprompt.dlm.layout import Layout, build_layout, decode_candidate, decode_fills
 from diffprompt.editing import EditorCapabilities, EditRequest
 from diffprompt.errors import ConfigError
@@ -57,9 +57,10 @@ class DLMEditorConfig:
     repeat_penalty: float = 2.0  # logit penalty on repeating an already-written neighbouring token
     insert_min: int = 48  # mask-run floor (tokens) of an insertion slot: a new rule may outgrow its anchor
     draft_remask: tuple[float, ...] = (0.2, 0.4)  # share of a draft's tokens masked again, per draft row
-    draft_share: float = 0.5  # share of the rows that start from the hints when there are any; 0: never
+    draft_share: float = 0.75  # share of the rows that start from the hints when there are any; 0: never
     draft_explore: float = 0.3  # chance (seeded) that a later draft row takes a slot's second-best hint
     draft_unit: str = "word"  # re-mask whole words ("word") or single tokens ("token") of a draft
+    draft_accept: str = "better"  # "better": a re-masked draft word changes only to a likelier one; "any"
 
     def hash(self, model_name: str) -> str:
         blob = json.dumps({"model": model_name, **asdict(self)}, sort_keys=True)
@@ -73,6 +74,7 @@ class _Row:
     trace_ids: tuple[str, ...]
     draft: Mapping[str, str]
     remask: float
+    units: Sequence[Remasked] = ()
 
 
 def distinct_lines(lines: Sequence[str], k: int, *, max_overlap: float = 0.5) -> list[str]:
@@ -120,6 +122,8 @@ class DLMEditor:
             raise ConfigError(f"DLMEditor draft_share must be in [0, 1] (0 disables draft rows), got {cfg.draft_share}")
         if not 0 <= cfg.draft_explore <= 1:
             raise ConfigError(f"DLMEditor draft_explore must be a probability in [0, 1], got {cfg.draft_explore}")
+        if cfg.draft_accept not in ("better", "any"):
+            raise ConfigError(f"DLMEditor draft_accept must be 'better' or 'any', got {cfg.draft_accept!r}")
         if cfg.draft_unit not in ("word", "token"):
             raise ConfigError(f"DLMEditor draft_unit must be 'word' or 'token', got {cfg.draft_unit!r}")
         self.dlm = dlm
@@ -154,10 +158,12 @@ class DLMEditor:
             chosen = pool[: cfg.k_traces]
             factor = cfg.factors[i % len(cfg.factors)]
             draft = drafts[i] if i < len(drafts) else {}
+            # a draft row changes only what it drafts: other in-place spans stay, other new slots stay empty
+            row_ids = [sid for sid in span_ids if sid in draft or sid in inserts] if draft else span_ids
             lay = build_layout(
                 self.dlm,
                 prompt,
-                span_ids,
+                row_ids,
                 chosen,
                 factor=factor,
                 k_traces=cfg.k_traces,
@@ -172,8 +178,8 @@ class DLMEditor:
             )
         drafted = [r for r in rows if r.draft]
         scored = remask_rows(self.dlm, [r.layout for r in drafted], [r.remask for r in drafted], unit=cfg.draft_unit)
-        for r, lay in zip(drafted, scored, strict=True):
-            r.layout = lay  # the scoring forward: counted into the first sampler call's forwards
+        for r, (lay, units) in zip(drafted, scored, strict=True):
+            r.layout, r.units = lay, units  # the scoring forward: counted into the first sampler call's forwards
         return rows
 
     def _sample(self, rows: Sequence[_Row], seed: int, extra_forwards: int = 0) -> list[list[int]]:
@@ -273,6 +279,10 @@ class DLMEditor:
             retry = []
             for i, ids in zip(pending, filled, strict=True):
                 row = rows[i]
+                kept = keep_preferred(ids, row.units) if self.config.draft_accept == "better" else 0
+                for sid, (a, b) in row.layout.runs.items() if row.draft else ():
+                    if sid not in row.draft:  # an insertion slot no hint fits: no new text there
+                        ids[a:b] = [self.dlm.eos_id] * (b - a)
                 fills = decode_fills(self.dlm, row.layout, ids)
                 bad = [sid for sid, t in fills.items() if t and normalize_text(t) in rejected.get(sid, set())]
                 if bad:
@@ -284,7 +294,7 @@ class DLMEditor:
                     retry.append(i)
                     continue
                 seen.add(text)
-                drafted = {"draft": dict(row.draft), "remask": row.remask} if row.draft else {}
+                drafted = {"draft": dict(row.draft), "remask": row.remask, "draft_kept": kept} if row.draft else {}
                 out.append(
                     Candidate(
                         text=text,
