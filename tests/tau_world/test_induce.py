@@ -1,0 +1,118 @@
+"""The honest judge's window-level induction (tau_envs.induce): pure cores and one real world."""
+
+from __future__ import annotations
+
+from tau_envs.evidence import ActionDiff, Evidence
+from tau_envs.induce import Episode, Featurizer, Instance, Suggestion, _merge, gerund, induce, permissions, prohibitions
+
+DB = {
+    "reservations": {
+        "R1": {"reservation_id": "R1", "user_id": "ann", "cabin": "basic_economy", "passengers": [1, 2],
+               "insurance": "no"},
+        "R2": {"reservation_id": "R2", "user_id": "ann", "cabin": "economy", "passengers": [1], "insurance": "no"},
+        "R3": {"reservation_id": "R3", "user_id": "bob", "cabin": "business", "passengers": [1, 2, 3],
+               "insurance": "yes"},
+        "R4": {"reservation_id": "R4", "user_id": "bob", "cabin": "basic_economy", "passengers": [1],
+               "insurance": "yes"},
+    },
+    "users": {"ann": {"membership": "gold"}, "bob": {"membership": "regular"}, "cy": {"membership": "silver"}},
+}
+
+
+def _inst(source: str, feats: dict, numbers: dict | None = None, tid: str = "t") -> Instance:
+    return Instance(source=source, tool="x", did="change the flights of a reservation", trace_id=tid, feats=feats,
+                    numbers=numbers or {})
+
+
+def test_featurizer_describes_small_vocabulary_fields_owner_and_list_sizes() -> None:
+    fz = Featurizer(DB)
+    did, feats, numbers = fz.describe("update_reservation_flights", {"reservation_id": "R1", "flights": []}, "ann")
+    assert did == "change the flights of a reservation"
+    assert feats["its cabin"] == "basic_economy" and feats["owner"] == "the user"
+    assert feats["the user's membership"] == "gold" and numbers["passengers"] == 2
+    assert "reservation id" not in " ".join(feats)  # ids are not categories
+    _, other, _ = fz.describe("cancel_reservation", {"reservation_id": "R3"}, "ann")
+    assert other["owner"] == "another user"
+
+
+def test_a_separating_feature_becomes_a_prohibition() -> None:
+    bad = [_inst("unexpected", {"its cabin": "basic_economy", "its insurance": "no"}, tid="b1")]
+    good = [_inst("expected", {"its cabin": "economy", "its insurance": "no"}),
+            _inst("expected", {"its cabin": "business", "its insurance": "yes"})]
+    (s,) = prohibitions(bad, good)
+    assert s.hint == ("Only change the flights of a reservation when its cabin is business or economy; "
+                      "never when it is basic economy.")
+    assert s.trace_ids == ("b1",)
+    assert prohibitions([], good) == [] and prohibitions(bad, []) == []
+
+
+def test_counts_take_the_loosest_bound_the_window_supports() -> None:
+    bad = [_inst("unexpected", {}, {"passengers": 6})]
+    good = [_inst("expected", {}, {"passengers": 2}), _inst("expected", {}, {"passengers": 3})]
+    (s,) = prohibitions(bad, good)
+    assert "at most 5" in s.hint and "never more than 5 passengers" in s.hint
+
+
+def test_no_single_feature_separates_then_a_disjunction_covers_the_expected_ones() -> None:
+    bad = [_inst("unexpected", {"its cabin": "economy", "its insurance": "no"})]
+    good = [_inst("expected", {"its cabin": "business", "its insurance": "no"}),
+            _inst("expected", {"its cabin": "economy", "its insurance": "yes"})]
+    (s,) = prohibitions(bad, good)
+    assert "when its cabin is business, or its insurance is yes" in s.hint
+
+
+def test_refused_writes_the_agent_should_have_made_become_a_permission() -> None:
+    refused = [_inst("refused", {"its cabin": "basic_economy"}, tid="r")]
+    done = [_inst("expected", {"its cabin": "economy"})]
+    (s,) = permissions(refused, done)
+    assert s.hint.startswith("Changing the flights of a reservation is allowed even when its cabin is basic economy")
+    assert permissions([], done) == []
+
+
+def test_near_copies_pool_their_traces_and_gerunds_read_right() -> None:
+    a = Suggestion(hint="Collect all the items into one list first when exchanging items.", because="x",
+                   trace_ids=("1",))
+    b = Suggestion(hint="Collect all the new items into one list first when exchanging items.", because="y",
+                   trace_ids=("2", "3"))
+    c = Suggestion(hint="Ask the user which payment method pays.", because="z", trace_ids=("4",))
+    merged = _merge([a, b, c])
+    assert [m.trace_ids for m in merged] == [("2", "3", "1"), ("4",)]
+    assert gerund("cancel an order") == "cancelling an order" and gerund("book a flight") == "booking a flight"
+
+
+def test_wrong_amounts_per_list_item_and_tool_errors_from_episodes() -> None:
+    ev = Evidence(calls=(), actions=(ActionDiff(kind="different", name="send_certificate",
+                                                args={"user_id": "ann", "amount": 100}, expected={"amount": 300},
+                                                fields=(("amount", 100, 300),), index=3),), db=(), missing_outputs=())
+    db = {**DB, "users": {**DB["users"], "ann": {"membership": "gold", "saved": [1, 2, 3]}}}
+    ep = Episode(trace_id="t1", user_id="ann", expected=[("send_certificate", {"user_id": "ann", "amount": 300})],
+                 evidence=ev)
+    hints = [s.hint for s in induce([ep], db, {"amount": "certificate amount"})]
+    assert any("100 per saved (300 for 3)" in h for h in hints), hints
+    assert induce([], DB, {}) == []
+
+
+def test_every_suggestion_in_a_degraded_world_is_the_judges_own_words() -> None:
+    """On a real generated world with a rule deleted, an induced suggestion states it; none copies a rule."""
+    import tempfile
+    from pathlib import Path
+
+    from diffprompt.integrations.tau import build_tau, record_traffic
+    from diffprompt.integrations.tau.scenario import Scenario
+    from diffprompt.store.memory import MemoryStore
+    from tau_envs.judge import TauJudge
+    from tau_envs.rules import ALL_RULES, rule_by_id
+    from tau_envs.sim.matching import statement_score
+
+    sc = Scenario(name="t-basic", domain="airline", delete=("airline.basic_no_change",), world_tasks=40)
+    setup = build_tau(home=Path(tempfile.mkdtemp()), scenario=sc)
+    dom = setup.domain("test")
+    env = setup.replay(dom)
+    store = MemoryStore()
+    v0 = store.create_slot("airline", setup.seed_prompt(dom))
+    record_traffic(store, v0, env, env.all_cases(), concurrency=2)
+    sugs = TauJudge(dom).observe(store.window("airline"))
+    rule = rule_by_id("airline.basic_no_change")
+    assert max(statement_score(rule, s.hint) for s in sugs) >= 0.8
+    catalogue = [r.text.lower().rstrip(".") for rules in ALL_RULES.values() for r in rules]
+    assert not any(c in s.hint.lower() for s in sugs for c in catalogue)
