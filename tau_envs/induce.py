@@ -106,6 +106,22 @@ class Featurizer:
                     if isinstance(v, str | bool | int) and k not in _SKIP and not k.endswith("_id"):
                         values.setdefault(k, set()).add(str(v))
             self.small[table] = {k for k, vs in values.items() if 1 < len(vs) <= SMALL_VOCAB}
+        self.parent: dict[str, tuple[str, str]] = {}  # a nested record's key -> (table, top-level key)
+        for table, rows in db.items():
+            for key, row in (rows.items() if isinstance(rows, Mapping) else ()):
+                for v in (row.values() if isinstance(row, Mapping) else ()):
+                    if isinstance(v, Mapping) and len(v) > 1 and all(isinstance(x, Mapping) for x in v.values()):
+                        self.parent.update({str(inner): (table, str(key)) for inner in v})
+
+    def same_parent(self, left: Sequence[Any], right: Sequence[Any]) -> str:
+        """The table whose one record holds both items of every pair (``""`` when some pair differs)."""
+        tables = set()
+        for a, b in zip(left, right, strict=False):
+            pa, pb = self.parent.get(str(a)), self.parent.get(str(b))
+            if pa is None or pa != pb:
+                return ""
+            tables.add(pa[0])
+        return tables.pop() if len(tables) == 1 and len(left) == len(right) else ""
 
     def record(self, args: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]]:
         for key in ("reservation_id", "order_id", "user_id"):
@@ -275,11 +291,12 @@ def _singular(name: str) -> str:
 
 
 def wrong_arguments(inst: Instance, calls: Sequence[Call], expected_values: Mapping[str, set[str]],
-                    field_name: Mapping[str, str]) -> list[Suggestion]:
+                    field_name: Mapping[str, str], fz: Featurizer | None = None) -> list[Suggestion]:
     """What each wrong argument of one write should have been."""
     diff = inst.diff
     if diff is None:
         return []
+    exp_args = diff.expected or {}
     doing = gerund(inst.did)
     out = []
     for k, actual, expected in diff.fields:
@@ -301,6 +318,11 @@ def wrong_arguments(inst: Instance, calls: Sequence[Call], expected_values: Mapp
         elif isinstance(expected, list) and isinstance(actual, list) and set(map(str, actual)) < set(map(str, expected)):  # noqa: E501
             hint = (f"Collect all the {what} to change into one list first, then call the tool once with the "
                     f"whole list when {doing}.")
+        elif isinstance(expected, list) and fz is not None and (pair := _paired(fz, k, expected, actual, exp_args)):
+            other, table = pair
+            hint = (f"When {doing}, each of the {what} must be another option of the same {_singular(table)} "
+                    f"as the matching one of the {field_name.get(other, _words(other))}, never of a different "
+                    f"{_singular(table)}.")
         elif "payment" in k:
             pays = "pay or receive the price difference" if inst.tool in _COST_TOOLS else "pay"
             hint = f"Ask the user which {what} from their profile should {pays} when {doing}; do not pick one yourself."
@@ -312,6 +334,23 @@ def wrong_arguments(inst: Instance, calls: Sequence[Call], expected_values: Mapp
         out.append(Suggestion(hint=hint, because=f"{what}: {actual!r} where {expected!r} was expected",
                               trace_ids=(inst.trace_id,)))
     return out
+
+
+def _paired(
+    fz: Featurizer, k: str, expected: list[Any], actual: Any, args: Mapping[str, Any]
+) -> tuple[str, str] | None:
+    """``(other argument, table)``: each expected item of ``k`` shares a record with its partner, the agent's not.
+
+    The partner is the same position of another list argument of the expected write (an exchange's
+    ``item_ids`` for its ``new_item_ids``); the record is a top-level one of ``table`` holding both.
+    """
+    for other, v in args.items():
+        if other == k or not isinstance(v, list):
+            continue
+        table = fz.same_parent(v, expected)
+        if table and not (isinstance(actual, list) and fz.same_parent(v, actual)):
+            return other, table
+    return None
 
 
 def tool_errors(inst: Instance) -> list[Suggestion]:
@@ -363,7 +402,7 @@ def induce(episodes: Sequence[Episode], db: Mapping[str, Any], field_name: Mappi
         for d in ep.evidence.actions:
             if d.kind == "different":
                 inst = add(ep, "different", d.name, d.args, diff=d)
-                singles += wrong_arguments(inst, ep.evidence.calls, values.get(d.name, {}), field_name)
+                singles += wrong_arguments(inst, ep.evidence.calls, values.get(d.name, {}), field_name, fz)
         for c in ep.evidence.calls:
             if c.observation.startswith("Error") and c.name in missing | {d.name for d in ep.evidence.actions}:
                 err = add(ep, "error", c.name, c.args, error=c.observation)
@@ -373,7 +412,7 @@ def induce(episodes: Sequence[Episode], db: Mapping[str, Any], field_name: Mappi
                     exp = min(want, key=lambda a: len(field_diffs(c.args, a)))
                     err.diff = ActionDiff(kind="different", name=c.name, args=c.args, expected=exp,
                                           fields=field_diffs(c.args, exp), index=c.index)
-                    singles += wrong_arguments(err, ep.evidence.calls, values.get(c.name, {}), field_name)
+                    singles += wrong_arguments(err, ep.evidence.calls, values.get(c.name, {}), field_name, fz)
     out: list[Suggestion] = []
     for groups in by_did.values():
         expected = groups.get("expected", [])
