@@ -246,9 +246,13 @@ def main() -> None:
 def _section(rows: list[str], no_dlm: bool, why: str, total: float, done: int, n: int) -> list[str]:
     body = [r for r in rows if not r.startswith("<!--")]
     notes = [r[5:-4] for r in rows if r.startswith("<!--")]
-    honest = [r for r in body if "honest judge" in r and "skipped" not in r]
-    promoted = sum("| promoted |" in r for r in honest)
-    ceiling = [r for r in body if "oracle ceiling" in r]
+    ran = [r for r in body if "skipped" not in r and "not run" not in r]
+    per_kind = []
+    for kind in ("dlm", "ar", "rewrite"):
+        rows_k = [r for r in ran if _key(r)[1].startswith(kind + " ") and "honest judge" in r]
+        if rows_k:
+            per_kind.append(f"{kind} {sum('| promoted |' in r for r in rows_k)} of {len(rows_k)}")
+    ceiling = [r for r in ran if "oracle ceiling" in r]
     lines = [
         "Offline: generated τ worlds (official share of refusal tasks), each scenario's policy with rules "
         "deleted or garbled; simulated target in-process, scripted users (who complain in their own words). "
@@ -262,7 +266,7 @@ def _section(rows: list[str], no_dlm: bool, why: str, total: float, done: int, n
         "|---|---|---|---|---|---|---|---|---|---|",
         *body,
         "",
-        f"Honest rounds promoted {promoted} of {len(honest)}; oracle ceiling promoted "
+        f"Honest rounds promoted: {', '.join(per_kind) or 'none run'}; oracle ceiling promoted "
         f"{sum('| promoted |' in r for r in ceiling)} of {len(ceiling)}. Windows: " + "; ".join(notes) + ".",
         "",
         "`ar` / `rewrite` rows: the editor is the named OpenAI-compatible model (e.g. `--editor-model smollm2 "
