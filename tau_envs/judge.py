@@ -26,8 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from diffprompt.optimize.attribution import Blame, closest_span, editable_spans, tfidf_similarity
-from diffprompt.optimize.oracle import restates
+from diffprompt.optimize.attribution import Blame, closest_span, editable_spans, restates, tfidf_similarity
 from diffprompt.types import PromptVersion, TraceWithFeedback
 from tau_envs.evidence import ActionDiff, Call, DbChange, Evidence, field_diffs, tau_evidence
 from tau_envs.induce import Episode, Suggestion, induce

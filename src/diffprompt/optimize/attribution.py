@@ -126,6 +126,18 @@ def editable_spans(prompt: PromptVersion, protected: Sequence[str] = ()) -> list
     return [s for s in prompt.spans if s.id not in prot and s.kind != "heading"]
 
 
+def restates(hint: str, text: str, *, at: float = 0.45) -> bool:
+    """Whether ``hint`` is a version of ``text`` (a correction of it, not another rule).
+
+    TF-IDF cosine >= ``at``, or ``text`` is a letter-scrambled copy of it (letter-bag cosine >= 0.6
+    and at least 0.3 above the word cosine).
+    """
+    plain = tfidf_similarity([hint], [text])[0][0]
+    if plain >= at:
+        return True
+    return tfidf_similarity([hint], [text], anagram=True)[0][0] >= max(0.6, plain + 0.3)
+
+
 def closest_span(text: str, spans: Sequence[Span], *, anagram: bool = False) -> tuple[Span | None, float]:
     """The span most similar to ``text`` (TF-IDF cosine) and the similarity."""
     if not spans or not text.strip():

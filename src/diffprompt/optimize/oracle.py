@@ -22,7 +22,7 @@ import re
 from collections.abc import Sequence
 
 from diffprompt.editing import EditorCapabilities, EditRequest
-from diffprompt.optimize.attribution import closest_span, tfidf_similarity
+from diffprompt.optimize.attribution import closest_span, restates, tfidf_similarity
 from diffprompt.optimize.editors import (
     MaskSlot,
     bulletise,
@@ -32,18 +32,6 @@ from diffprompt.optimize.editors import (
 )
 from diffprompt.spans import normalize_text, segment, squash_whitespace
 from diffprompt.types import Candidate, TraceWithFeedback
-
-
-def restates(hint: str, text: str, *, at: float = 0.45) -> bool:
-    """Whether ``hint`` is a version of ``text`` (a correction of it, not another rule).
-
-    TF-IDF cosine >= ``at``, or ``text`` is a letter-scrambled copy of it (letter-bag cosine >= 0.6
-    and at least 0.3 above the word cosine).
-    """
-    plain = tfidf_similarity([hint], [text])[0][0]
-    if plain >= at:
-        return True
-    return tfidf_similarity([hint], [text], anagram=True)[0][0] >= max(0.6, plain + 0.3)
 
 
 class HintFiller:
