@@ -114,6 +114,15 @@ def agent_calls(messages: Sequence[Mapping[str, Any]]) -> list[Call]:
     ]
 
 
+def observed(call: Call) -> dict[str, Any] | None:
+    """The call's observation as a JSON object (a record the tool returned), else None."""
+    try:
+        obj = json.loads(call.observation)
+    except ValueError:
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
 def agent_texts(messages: Sequence[Mapping[str, Any]]) -> list[str]:
     """The agent's text replies."""
     return [t for m in messages if m.get("role") == "assistant" and (t := _text(m.get("content")))]

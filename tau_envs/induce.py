@@ -29,13 +29,12 @@ coincidence in a small window makes a spurious feature, which the offline gate t
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tau_envs.evidence import ActionDiff, Call, Evidence, field_diffs
+from tau_envs.evidence import ActionDiff, Call, Evidence, field_diffs, observed
 
 SMALL_VOCAB = 6  # a field with at most this many distinct values in its table is a category
 
@@ -171,11 +170,7 @@ def _looked_up(calls: Sequence[Call], before: int) -> list[Mapping[str, Any]]:
     for c in calls:
         if before >= 0 and c.index >= before:
             break
-        try:
-            obj = json.loads(c.observation)
-        except ValueError:
-            continue
-        if isinstance(obj, dict):
+        if (obj := observed(c)) is not None:
             out.append(obj)
     return out[::-1]  # most recent first
 

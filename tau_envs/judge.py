@@ -28,7 +28,7 @@ from typing import Any
 
 from diffprompt.optimize.attribution import Blame, closest_span, editable_spans, restates, tfidf_similarity
 from diffprompt.types import PromptVersion, TraceWithFeedback
-from tau_envs.evidence import ActionDiff, Call, DbChange, Evidence, field_diffs, tau_evidence
+from tau_envs.evidence import ActionDiff, Call, DbChange, Evidence, field_diffs, observed, tau_evidence
 from tau_envs.induce import Episode, Suggestion, induce
 
 # The tools' vocabulary in plain words: (what the agent did, what no such change means).
@@ -117,11 +117,8 @@ def _facts(evidence: Evidence, diff: ActionDiff) -> str:
     for call in reversed(evidence.calls):
         if (diff.index >= 0 and call.index >= diff.index) or not ids & {str(v) for v in call.args.values()}:
             continue
-        try:
-            obj = json.loads(call.observation)
-        except ValueError:
-            continue
-        if isinstance(obj, dict):
+        obj = observed(call)
+        if obj is not None:
             pairs = [
                 f"{_words(k)} {_short(v, 40)}"
                 for k, v in obj.items()
