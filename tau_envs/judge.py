@@ -15,7 +15,11 @@ expected, what the conversation shows around it, the facts of the record it touc
 the prompt's spans only by text similarity to that critique (TF-IDF, the attribution machinery):
 a span that reads like a letter-scrambled statement of the critique, or is close to it, is blamed as
 ``wrong``; otherwise the closest span is blamed with ``missing`` (insert the missing instruction next
-to it). The judge offers no rule text (``Blame.hint`` is empty): it does not know the rules.
+to it). It does not know the rules, so its ``Blame.hint`` is never a rule's sentence: it is the
+judge's own suggested instruction, when it has one — the confirmation finding's, and those induced
+from the whole readable window by ``observe`` (:mod:`tau_envs.induce`: features of the records that
+separate unexpected writes from expected ones, refused from done, wrong arguments, tool errors). A
+hinted blame inserts next to its closest span unless the hint restates a garbled span.
 """
 
 from __future__ import annotations
