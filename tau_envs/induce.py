@@ -37,6 +37,7 @@ from typing import Any
 from tau_envs.evidence import ActionDiff, Call, Evidence, field_diffs, observed
 
 SMALL_VOCAB = 6  # a field with at most this many distinct values in its table is a category
+MIN_COUNT_SUPPORT = 3  # expected writes needed before a count bound is suggested (fewer: coincidence)
 
 # tool -> (what the agent does, in the base form, with "{noun}" for the record; the record's noun)
 _DO: Mapping[str, tuple[str, str]] = {
@@ -237,9 +238,10 @@ def prohibitions(bad: Sequence[Instance], good: Sequence[Instance]) -> list[Sugg
     for name in sorted({n for i in bad for n in i.numbers} & {n for i in good for n in i.numbers}):
         nb = [i.numbers[name] for i in bad if name in i.numbers]
         ng = [i.numbers[name] for i in good if name in i.numbers]
-        if len(nb) == len(bad) and min(nb) > max(ng):
+        if len(nb) == len(bad) and len(ng) >= MIN_COUNT_SUPPORT and min(nb) > max(ng):
             top = f"{min(nb) - 1:g}"  # the loosest bound the window supports
-            hint = f"Only {did} when the number of {name} is at most {top}; never more than {top} {name}."
+            unit = _singular(name) if top == "1" else name
+            hint = f"Only {did} when the number of {name} is at most {top}; never more than {top} {unit}."
             out.append(Suggestion(hint=hint, because=f"{seen}: more {name} in the unexpected ones", trace_ids=ids))
     if not out:
         conds = _cover(bad, good)

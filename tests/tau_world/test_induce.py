@@ -48,9 +48,10 @@ def test_a_separating_feature_becomes_a_prohibition() -> None:
 
 def test_counts_take_the_loosest_bound_the_window_supports() -> None:
     bad = [_inst("unexpected", {}, {"passengers": 6})]
-    good = [_inst("expected", {}, {"passengers": 2}), _inst("expected", {}, {"passengers": 3})]
+    good = [_inst("expected", {}, {"passengers": n}) for n in (2, 3, 1)]
     (s,) = prohibitions(bad, good)
     assert "at most 5" in s.hint and "never more than 5 passengers" in s.hint
+    assert prohibitions(bad, good[:2]) == []  # two expected writes are too few to suggest a bound
 
 
 def test_no_single_feature_separates_then_a_disjunction_covers_the_expected_ones() -> None:
