@@ -57,7 +57,7 @@ class DLMEditorConfig:
     repeat_penalty: float = 2.0  # logit penalty on repeating an already-written neighbouring token
     insert_min: int = 48  # mask-run floor (tokens) of an insertion slot: a new rule may outgrow its anchor
     draft_remask: tuple[float, ...] = (0.2, 0.4)  # share of a draft's tokens masked again, per draft row
-    draft_share: float = 0.75  # share of the rows that start from the hints when there are any; 0: never
+    draft_share: float = 1.0  # share of the rows that start from the hints when there are any; 0: never
     draft_explore: float = 0.3  # chance (seeded) that a later draft row takes a slot's second-best hint
     draft_unit: str = "word"  # re-mask whole words ("word") or single tokens ("token") of a draft
     draft_accept: str = "better"  # "better": a re-masked draft word changes only to a likelier one; "any"
