@@ -290,6 +290,7 @@ class TauJudge:
         self.max_suggestions = max_suggestions
         self.suggestions: list[Suggestion] = []  # induced from the latest ``observe`` window
         self._suggested: dict[str, list[Suggestion]] = {}
+        self._evidence: dict[str, Evidence] = {}  # per trace id, from the latest ``observe``
 
     def _task(self, trace: TraceWithFeedback) -> Any:
         key = trace.trace.replay_key or ""
@@ -309,12 +310,13 @@ class TauJudge:
         ``missing`` (or garbled ``wrong``) blame whose ``hint`` is the suggestion.
         """
         episodes = []
+        self._evidence = {}
         for t in window:
             task = self._task(t)
             if task is None:
                 continue
             messages = list(t.trace.messages)
-            ev = tau_evidence(self._domain, task, messages)
+            ev = self._evidence[t.trace.id] = tau_evidence(self._domain, task, messages)
             refused = bool(_REFUSED.search(_last_agent_text(messages))) and any(a.kind == "missing" for a in ev.actions)
             expected = [(a.name, dict(a.kwargs)) for a in task.actions if a.name in _DID]
             episodes.append(Episode(trace_id=t.trace.id, user_id=str(task.user_id or ""), expected=expected,
@@ -332,7 +334,9 @@ class TauJudge:
         if task is None:
             return []
         messages = list(trace.trace.messages)
-        evidence = tau_evidence(self._domain, task, messages)
+        evidence = self._evidence.get(trace.trace.id)
+        if evidence is None:  # not in the latest observed window
+            evidence = tau_evidence(self._domain, task, messages)
         return critique(evidence, messages, trace.comments)
 
     def blame(self, prompt: PromptVersion, trace: TraceWithFeedback) -> list[Blame]:
