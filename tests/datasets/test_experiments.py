@@ -71,7 +71,9 @@ def test_steps_experiment_with_the_builtin_dlm(home: Path, sentiment_file: Path,
          "--seed-file", str(seed_file), "--out", str(out))
     rows = json.loads((out / "steps.json").read_text())["rows"]
     assert [r["arm"] for r in rows] == ["steps=2", "steps=4"]
-    assert [r["editor_forwards"] for r in rows] == [2, 4]  # one forward per step per sampler call
+    # one forward per denoising step, plus the one scoring forward of the draft rows when the judge gave hints
+    two, four = (r["editor_forwards"] for r in rows)
+    assert four - two == 2 and two - 2 in (0, 1)
     assert "steps=4" in (out / "steps.md").read_text()
 
 
