@@ -238,3 +238,25 @@ def test_keep_preferred_puts_back_a_draft_word_the_model_does_not_prefer():
     ids = [9, 1, 2, 9]
     assert keep_preferred(ids, [better]) == 0 and ids == [9, 1, 2, 9]
     assert keep_preferred(ids, []) == 0
+
+
+def test_hints_all_stated_leave_insertion_slots_empty(tiny_dlm):
+    """A hinted request whose hints the prompt states already: rows rewrite in place, never insert."""
+    stated = PROMPT.replace("- Basic economy flights cannot be modified.\n",
+                            f"- Basic economy flights cannot be modified.\n- {HINT}\n")
+    prompt, _, bullets = _with_slot(stated)
+    slot = next(b.id for b in bullets if b.id.endswith("-1"))  # the copy after the basic-economy bullet
+    in_place = bullets[0].id
+    ed = DLMEditor(tiny_dlm, steps=8, temperature=1.0)
+    req = _req(prompt, [in_place, slot], inserts=[slot], hints=(HINT,), n=3, seed=5)
+    assert draft_assignments(req, 3, seed=5) == [{}, {}, {}]  # nothing left to draft
+    cands = ed.propose(req)
+    assert cands  # the in-place span is still rewritten
+    for c in cands:
+        assert "draft" not in c.metadata
+        assert slot not in c.metadata["fills"] or not c.metadata["fills"][slot].strip()
+        # the slot keeps the anchor's copy unchanged (the round removes an unchanged copy again)
+        assert c.text.count("Basic economy flights cannot be modified.") == 2 and slot not in c.changed_span_ids
+        assert bullets[0].text not in c.text  # ... and the in-place span was rewritten
+    # an insert-only request then has no row at all
+    assert ed.propose(_req(prompt, [slot], inserts=[slot], hints=(HINT,), n=2, seed=5)) == []

@@ -253,6 +253,33 @@ def test_split_cases_puts_failures_in_both_sets():
     assert not {t.trace.replay_key for t in readable} & split.held_keys
 
 
+
+@pytest.mark.parametrize(
+    ("n_bad", "read", "held"),
+    [(7, 2, 5), (8, 3, 5), (10, 5, 5), (16, 8, 8), (6, 3, 3), (2, 1, 1)],
+)
+def test_split_holds_out_enough_failures_for_the_gate(n_bad, read, held):
+    """The gate needs 5 held-out fixes at alpha 0.05: with 7 or more failures at least 5 are held out
+    (2 stay readable); with fewer no split could reach significance, so half stay readable."""
+    import random as _random
+
+    from diffprompt.optimize.gate import fewest_wins, sign_test_p
+    from diffprompt.optimize.prepare import split_cases
+
+    assert fewest_wins(0.05) == 5 and sign_test_p(5, 0) < 0.05 <= sign_test_p(4, 0)
+    env = _world(n_ok=30, n_bad=n_bad)
+    store, _ = _store(env)
+    window = store.window("s")
+    cfg = OptimizeConfig(screen_cases=16, holdout_cases=60)
+    split = split_cases(env.cases(window), window, cfg, _random.Random(3))
+    readable = {t.trace.replay_key for t in split.readable(window) if t.trace.replay_key.startswith("bag")}
+    held_bad = {c.replay_key or c.id for c in split.holdout if (c.replay_key or c.id).startswith("bag")}
+    assert (len(readable), len(held_bad)) == (read, held) and not readable & held_bad
+    screened = [c for c in split.screen if (c.replay_key or c.id).startswith("bag")]
+    n = min(16, (30 + n_bad) // 4)  # the minibatch: at most a quarter of the cases
+    assert len(screened) == min(read, (n + 1) // 2) and len(split.screen) == n  # readable failures first
+
+
 class CutOff:
     """An editor whose fills stop mid-sentence (the demo's "...booked within the last")."""
 

@@ -13,7 +13,10 @@ hints (``request.hints``, the text the blamer says the prompt should state), the
 ``ceil(n * draft_share)`` rows start from a draft instead of masks: the hints that fit the slots are
 written in, one forward of the DLM scores them, the least-agreed ``draft_remask`` fraction of each
 draft (whole words, ``draft_unit``) is masked again and denoised in the same batched sampler call as
-the plain rows. With an oracle
+the plain rows. With hints, new text comes only from them: a row no hint fits (every hint is stated
+already, or the share left it plain) rewrites the in-place spans and leaves insertion slots empty —
+unguided insertions of the 1.1 M-parameter built-in model were word salad ("Each not have
+confirmation.") that rode along on a promoted finalist. With an oracle
 blamer's hints (``--judge oracle``) a draft row largely pastes the answer, so such a round stays a
 labelled ceiling; with the honest judge the hints are its own wording induced from the evidence.
 """
@@ -158,8 +161,14 @@ class DLMEditor:
             chosen = pool[: cfg.k_traces]
             factor = cfg.factors[i % len(cfg.factors)]
             draft = drafts[i] if i < len(drafts) else {}
-            # a draft row changes only what it drafts: other in-place spans stay, other new slots stay empty
-            row_ids = [sid for sid in span_ids if sid in draft or sid in inserts] if draft else span_ids
+            if draft:  # a draft row changes only what it drafts: other in-place spans stay, other new slots stay empty
+                row_ids = [sid for sid in span_ids if sid in draft or sid in inserts]
+            elif drafts:  # the request has hints, none for this row (all stated already): new text only from hints
+                row_ids = [sid for sid in span_ids if sid not in inserts]
+            else:
+                row_ids = list(span_ids)
+            if not row_ids:
+                continue
             lay = build_layout(
                 self.dlm,
                 prompt,
@@ -270,7 +279,7 @@ class DLMEditor:
         rows = self._rows(prompt, span_ids, request.traces, n, rng, feedback, request.insert_span_ids, drafts)
         seen = {prompt.text}
         out: list[Candidate] = []
-        pending = list(range(n))
+        pending = list(range(len(rows)))
         for rnd in range(self.config.resample_rounds + 1):
             if not pending or len(out) >= n:
                 break

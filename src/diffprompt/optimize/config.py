@@ -35,7 +35,7 @@ class OptimizeConfig:
     history_k: int = 8  # recent feedback lines in the conditioning
     traces_k: int = 6  # failing traces handed to the editor
     # replay
-    screen_cases: int = 8
+    screen_cases: int = 16  # the minibatch: up to half of it readable failures, the rest successes
     holdout_cases: int = 60
     read_share: float = 0.5  # share of failing replay keys the blamer/editor read; the rest are held out
     trials: int = 1

@@ -85,6 +85,11 @@ def sign_test_p(wins: int, losses: int) -> float:
     return min(1.0, tail / 2.0**n)
 
 
+def fewest_wins(alpha: float) -> int:
+    """The fewest wins with no loss at which the one-sided sign test is below ``alpha``."""
+    return max(1, math.ceil(math.log(alpha) / math.log(0.5) + 1e-12))
+
+
 def _bootstrap(diffs: np.ndarray, n_boot: int, alpha: float, seed: int) -> tuple[float, tuple[float, float]]:
     """One-sided bootstrap p-value of mean(diffs) > 0 and the (alpha, 1-alpha) percentile CI."""
     rng = np.random.default_rng(seed)

@@ -22,12 +22,15 @@ from typing import Any
 
 from diffprompt.optimize.attribution import SpanScore
 from diffprompt.optimize.config import OptimizeConfig
+from diffprompt.optimize.gate import fewest_wins
 from diffprompt.optimize.replay import Case
 from diffprompt.spans import (
     diff_spans,
     segment,
 )
 from diffprompt.types import Feedback, PromptVersion, Span, TraceWithFeedback
+
+MIN_READ = 2  # readable failures a power-floored split keeps for the blamer and the editor
 
 
 def span_changes(old: Sequence[Span], new: Sequence[Span]) -> list[dict[str, Any]]:
@@ -86,12 +89,19 @@ def split_cases(
 ) -> CaseSplit:
     """Seeded (screening minibatch, held-out set) split of the window's replay cases.
 
-    Failing cases are shuffled and split: ``config.read_share`` of them (at least the screening
-    share, and all but one when there are two or more) stay readable — the blamer and the editor
-    learn from them and the screening minibatch draws on them — and the rest are held out for the
-    gate. The minibatch is half failures, half successes (a random minibatch of a mostly passing
-    window often holds no failure, so it could not tell candidates apart); every other success is
-    held out, up to ``holdout_cases`` in all.
+    Failing cases are shuffled and split: ``config.read_share`` of them stay readable — the blamer
+    and the editor learn from them and the screening minibatch draws on them — and the rest are held
+    out for the gate. Two floors move that share:
+
+    * the gate's power: a gain is significant only with at least ``fewest_wins(alpha)`` held-out
+      fixes (5 at α = 0.05 with binary rewards), so when the share would hold out fewer failures
+      than that, more are held out as long as ``MIN_READ`` stay readable (7 failures: 2 read, 5
+      held, where half would leave 3 — a round that could not promote any prompt);
+    * the gate needs a failure to see a fix: with two or more failures at least one is held out.
+
+    The minibatch holds every readable failure up to half of ``config.screen_cases`` (so a fix of
+    a readable failure is seen) and successes for the rest (a random minibatch of a mostly passing
+    window often holds no failure); every other success is held out, up to ``holdout_cases`` in all.
     """
     reward = {t.trace.id: t.reward for t in window}
     fails = [
@@ -103,11 +113,14 @@ def split_cases(
     wins = [c for c in cases if c.id not in fail_ids]
     rng.shuffle(fails)
     rng.shuffle(wins)
-    n = min(config.screen_cases, max(1, len(cases) // 4))
-    n_fail = min(len(fails) // 2, (n + 1) // 2)
-    n_read = max(n_fail, math.ceil(len(fails) * config.read_share))
+    n_read = min(len(fails), max(1, math.ceil(len(fails) * config.read_share))) if fails else 0
+    need = fewest_wins(config.gate.alpha / config.finalists)
+    if len(fails) - n_read < need <= len(fails) - MIN_READ:
+        n_read = len(fails) - need
     if len(fails) >= 2:
-        n_read = min(n_read, len(fails) - 1)  # the gate needs a failure to see a fix
+        n_read = min(n_read, len(fails) - 1)
+    n = min(config.screen_cases, max(1, len(cases) // 4))
+    n_fail = min(n_read, (n + 1) // 2)
     screen = fails[:n_fail] + wins[: n - n_fail]
     held = fails[n_read:] + wins[n - n_fail :]
     rng.shuffle(held)
