@@ -117,3 +117,19 @@ def test_every_suggestion_in_a_degraded_world_is_the_judges_own_words() -> None:
     assert max(statement_score(rule, s.hint) for s in sugs) >= 0.8
     catalogue = [r.text.lower().rstrip(".") for rules in ALL_RULES.values() for r in rules]
     assert not any(c in s.hint.lower() for s in sugs for c in catalogue)
+
+
+def test_a_separating_move_of_the_write_beats_a_separating_record_category() -> None:
+    """Bag removals vs additions: the write's own move explains them; the cabin split is a coincidence."""
+    from tau_envs.induce import _separators
+
+    def inst(move: str, cabin: str) -> Instance:
+        return Instance(source="x", tool="update_reservation_baggages", did="change the checked bags of a reservation",
+                        trace_id="t", feats={"its cabin": cabin, "total baggages moved": move}, numbers={})
+
+    bad = [inst("removed", "basic economy"), inst("removed", "basic economy")]
+    good = [inst("added", "business"), inst("added", "business"), inst("added", "business")]
+    assert [k for k, _, _ in _separators(bad, good)] == ["total baggages moved", "its cabin"]
+    hints = [s.hint for s in prohibitions(bad, good)]
+    assert hints[0] == ("Only change the checked bags of a reservation when total baggages moved is added; "
+                        "never when it is removed.")
