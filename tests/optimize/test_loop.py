@@ -280,6 +280,40 @@ def test_split_holds_out_enough_failures_for_the_gate(n_bad, read, held):
     assert len(screened) == min(read, (n + 1) // 2) and len(split.screen) == n  # readable failures first
 
 
+
+def test_readable_failures_cover_every_failure_mode():
+    """Failures are read round-robin over their modes (slice + distinctive tools called): a mode of
+    three failures is never held out whole while another mode's failures fill the readable share."""
+    import random as _random
+
+    from diffprompt.optimize.prepare import interleave_modes, split_cases
+    from diffprompt.optimize.replay import Case
+    from diffprompt.types import TraceWithFeedback
+
+    def trace(i: int, tools: list[str], reward: float) -> TraceWithFeedback:
+        calls = [{"id": f"c{i}{k}", "type": "function", "function": {"name": n, "arguments": "{}"}}
+                 for k, n in enumerate(["get_user_details", *tools])]
+        tr = Trace(id=f"t{i}", slot="s", version_id=None, thread_id=f"th{i}", started_at=T0, ended_at=T0,
+                   messages=({"role": "assistant", "content": "", "tool_calls": calls},), replay_key=f"k{i}")
+        return TraceWithFeedback(trace=tr, feedback=(Feedback(trace_id=tr.id, kind="reward", value=reward,
+                                                              source="env"),))
+
+    modes = ["cancel_reservation"] * 3 + ["send_certificate"] * 5 + ["update_reservation_flights"] * 3
+    window = [trace(i, [tool], 0.0) for i, tool in enumerate(modes)]
+    window += [trace(100 + i, ["book_reservation"], 1.0) for i in range(40)]
+    cases = [Case(id=t.trace.replay_key or "", replay_key=t.trace.replay_key, slice="x", trace_id=t.trace.id)
+             for t in window]
+    order = interleave_modes(cases[:11], window)
+    assert [c.id for c in order[:3]] == ["k0", "k3", "k8"] and sorted(c.id for c in order) == sorted(
+        c.id for c in cases[:11])
+    for seed in range(20):  # 6 of 11 read, 5 held: every mode has a readable failure and a held-out one
+        split = split_cases(cases, window, OptimizeConfig(), _random.Random(seed))
+        read = {t.trace.id for t in split.readable(window) if (t.reward or 0.0) < 1.0}
+        for tool in set(modes):
+            ids = {f"t{i}" for i, m in enumerate(modes) if m == tool}
+            assert ids & read and ids - read, (seed, tool)
+
+
 class CutOff:
     """An editor whose fills stop mid-sentence (the demo's "...booked within the last")."""
 

@@ -16,7 +16,7 @@ import hashlib
 import json
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -84,6 +84,40 @@ class CaseSplit:
         ]
 
 
+def _tools_called(trace: TraceWithFeedback) -> set[str]:
+    names = set()
+    for m in trace.trace.messages:
+        for call in m.get("tool_calls") or ():
+            if not isinstance(call, Mapping):
+                continue
+            fn = call.get("function")
+            name = (fn.get("name") if isinstance(fn, Mapping) else None) or call.get("name")
+            if name:
+                names.add(str(name))
+    return names
+
+
+def interleave_modes(fails: Sequence[Case], window: Sequence[TraceWithFeedback]) -> list[Case]:
+    """``fails`` reordered round-robin over their failure modes (first members of every mode first).
+
+    A failure's mode is its case's slice and the tools its episode called that at most half of the
+    failing episodes call (the distinctive ones: a cancel, a certificate, a bag change; not the
+    lookups every episode makes). Order within a mode, and of the modes, is the order of ``fails``.
+    """
+    by_id = {t.trace.id: t for t in window}
+    called = {c.id: _tools_called(by_id[c.trace_id]) if c.trace_id in by_id else set() for c in fails}
+    counts: dict[str, int] = {}
+    for names in called.values():
+        for name in names:
+            counts[name] = counts.get(name, 0) + 1
+    common = {name for name, k in counts.items() if k > len(fails) / 2}
+    modes: dict[tuple[str, frozenset[str]], list[Case]] = {}
+    for c in fails:
+        modes.setdefault((c.slice, frozenset(called[c.id] - common)), []).append(c)
+    groups = list(modes.values())
+    return [g[i] for i in range(max(map(len, groups), default=0)) for g in groups if i < len(g)]
+
+
 def split_cases(
     cases: Sequence[Case], window: Sequence[TraceWithFeedback], config: OptimizeConfig, rng: random.Random
 ) -> CaseSplit:
@@ -99,6 +133,10 @@ def split_cases(
       held, where half would leave 3 — a round that could not promote any prompt);
     * the gate needs a failure to see a fix: with two or more failures at least one is held out.
 
+    The readable failures are spread over the window's failure modes (``interleave_modes``): each
+    mode gets a readable failure before any gets a second, so a mode is rarely held out whole —
+    nothing could learn it, and its held-out failures would count against every candidate.
+
     The minibatch holds every readable failure up to half of ``config.screen_cases`` (so a fix of
     a readable failure is seen) and successes for the rest (a random minibatch of a mostly passing
     window often holds no failure); every other success is held out, up to ``holdout_cases`` in all.
@@ -113,6 +151,7 @@ def split_cases(
     wins = [c for c in cases if c.id not in fail_ids]
     rng.shuffle(fails)
     rng.shuffle(wins)
+    fails = interleave_modes(fails, window)
     n_read = min(len(fails), max(1, math.ceil(len(fails) * config.read_share))) if fails else 0
     need = fewest_wins(config.gate.alpha / config.finalists)
     if len(fails) - n_read < need <= len(fails) - MIN_READ:
