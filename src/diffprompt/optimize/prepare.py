@@ -16,6 +16,7 @@ import hashlib
 import json
 import math
 import random
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -106,10 +107,7 @@ def interleave_modes(fails: Sequence[Case], window: Sequence[TraceWithFeedback])
     """
     by_id = {t.trace.id: t for t in window}
     called = {c.id: _tools_called(by_id[c.trace_id]) if c.trace_id in by_id else set() for c in fails}
-    counts: dict[str, int] = {}
-    for names in called.values():
-        for name in names:
-            counts[name] = counts.get(name, 0) + 1
+    counts = Counter(name for names in called.values() for name in names)
     common = {name for name, k in counts.items() if k > len(fails) / 2}
     modes: dict[tuple[str, frozenset[str]], list[Case]] = {}
     for c in fails:
