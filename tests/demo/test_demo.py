@@ -38,7 +38,7 @@ Run = tuple[DemoResult, list[DemoEvent]]
 
 @pytest.fixture(scope="module")
 def promoted(tmp_path_factory: pytest.TempPathFactory) -> Run:
-    # 40 tasks per split and 2 replay trials: enough paired cases for the sign test to see the fix
+    # 40 tasks per split, 2 replay trials per case (the gate tests the per-case means)
     events: list[DemoEvent] = []
     cfg = _small(tmp_path_factory.mktemp("demo-promote"), editor="oracle", judge="oracle", world_users=100,
                  world_tasks=40, optimize={"trials": 2})
@@ -152,6 +152,15 @@ def test_replay_rows_pair_each_episode_with_the_incumbent() -> None:
         ("incumbent", "0.333", "-", "3", "9", "12,345"),
         ("candidate 1", "0.667", "2 / 1 / 0", "3", "8", "999"),
     ]
+
+
+def test_replay_rows_count_cases_not_trials() -> None:
+    ep = lambda case, t, r: {"case": case, "trial": t, "reward": r}  # noqa: E731
+    inc = [ep("a", 0, 0), ep("a", 1, 0), ep("b", 0, 1), ep("b", 1, 0)]
+    cand = [ep("a", 0, 1), ep("a", 1, 1), ep("b", 0, 0), ep("b", 1, 1)]
+    data = {"paired": {"versions": {"incumbent": {"episodes": inc}, "final0": {"episodes": cand}}}}
+    # case a: 0.0 -> 1.0 (a win); case b: 0.5 -> 0.5 (a tie, though its trials swapped)
+    assert cli_demo.replay_rows(data)[1][2:4] == ("1 / 0 / 1", "2")
 
 
 def test_text_helpers() -> None:

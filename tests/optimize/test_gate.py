@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from diffprompt.errors import ConfigError, ValidationError
-from diffprompt.optimize.gate import GateConfig, decide, sign_test_p
+from diffprompt.optimize.gate import GateConfig, decide, fold_trials, sign_test_p
 
 binary = st.lists(st.sampled_from([0.0, 1.0]), min_size=0, max_size=60)
 
@@ -149,3 +149,48 @@ def test_continuous_aa_rate():
         cand = [rng.random() for _ in range(40)]
         promoted += decide(inc, cand, GateConfig(n_boot=400, seed=i)).promoted
     assert promoted / 200 <= 0.05 + 0.05
+
+
+def test_trials_of_one_case_count_once():
+    # 3 cases, 2 trials each; the candidate wins both trials of every case. Flattened, that is 6
+    # "independent" wins (p = 1/64); the trials share their task, so the evidence is 3 cases (p = 1/8).
+    inc = [0.0] * 6
+    cand = [1.0] * 6
+    assert decide(inc, cand, GateConfig(min_cases=3)).promoted  # the flattened (wrong) unit
+    folded = decide(fold_trials(inc, 2), fold_trials(cand, 2), GateConfig(min_cases=3), trials=2)
+    assert folded.kind == "reject"
+    assert folded.stats["test"] == "sign" and folded.stats["wins"] == 3
+    assert folded.stats["p_value"] == pytest.approx(1 / 8)
+
+
+def test_fold_trials_means_and_bad_shapes():
+    assert fold_trials([1.0, 0.0, 1.0, 1.0], 2) == [0.5, 1.0]
+    assert fold_trials([0.25], 1) == [0.25]
+    with pytest.raises(ValidationError):
+        fold_trials([1.0, 0.0, 1.0], 2)
+    with pytest.raises(ValidationError):
+        decide([0.5] * 6, [1.0] * 6, trials=0)
+
+
+def test_per_case_shares_take_the_sign_test_and_other_values_the_bootstrap():
+    inc = [0.0, 0.5, 0.5, 0.0, 0.0, 1.0]
+    cand = [1.0, 1.0, 0.5, 0.5, 1.0, 1.0]
+    assert decide(inc, cand, trials=2).stats["test"] == "sign"
+    assert decide(inc, cand).stats["test"] == "bootstrap"  # 0.5 is not a binary reward
+    assert decide([0.3] * 6, [0.9] * 6, trials=2).stats["test"] == "bootstrap"
+    with pytest.raises(ValidationError):
+        decide([0.3] * 6, [0.9] * 6, GateConfig(test="sign"), trials=2)
+
+
+def test_aa_false_promotion_rate_with_correlated_trials_at_most_alpha():
+    # each case has its own success probability (a hard or an easy task), 3 trials per case; the two
+    # prompts are the same. Folded per case, the sign test keeps its level.
+    rng = random.Random(99)
+    cfg = GateConfig(alpha=0.05)
+    runs, promoted = 600, 0
+    for _ in range(runs):
+        probs = [rng.choice((0.05, 0.5, 0.95)) for _ in range(40)]
+        inc = [float(rng.random() < p) for p in probs for _ in range(3)]
+        cand = [float(rng.random() < p) for p in probs for _ in range(3)]
+        promoted += decide(fold_trials(inc, 3), fold_trials(cand, 3), cfg, trials=3).promoted
+    assert promoted / runs <= 0.05 + 0.027  # 3 sd of sampling tolerance at 600 runs

@@ -49,6 +49,7 @@ def test_same_cases_and_seeds_for_every_prompt():
     assert res.rewards("v1") == [0.0] * 15 and res.rewards("v2") == [1.0] * 15
     assert [r.case_id for r in res.results["v1"]] == [r.case_id for r in res.results["v2"]]
     assert res.slices()[:3] == ["b", "b", "b"]
+    assert res.case_rewards("v2") == [1.0] * 5 and res.case_slices() == ["b", "a", "b", "a", "b"]
     assert res.model_calls() == 60
     assert res.as_record()["versions"]["v2"]["mean"] == 1.0
 

@@ -40,25 +40,30 @@ def version_label(name: str) -> str:
 def replay_rows(data: Mapping[str, Any]) -> list[tuple[str, str, str, str, str, str]]:
     """Rows (version, mean, wins/losses/ties vs the incumbent, cases, calls, tokens) of a replay event.
 
-    Wins, losses and ties pair each episode with the incumbent's on the same case and trial.
+    Wins, losses and ties compare each case's mean reward over its trials with the incumbent's on the
+    same case: the gate's unit, so the counts are the ones its sign test saw.
     """
     paired = data.get("paired") or {}
     versions: Mapping[str, Any] = paired.get("versions") or {}
-    base = {(e.get("case"), e.get("trial")): float(e.get("reward", 0.0))
-            for e in (versions.get("incumbent") or {}).get("episodes", [])}
+    base = _case_means((versions.get("incumbent") or {}).get("episodes", []))
     rows = []
     for name, v in versions.items():
-        episodes = v.get("episodes", [])
-        cases = len({e.get("case") for e in episodes})
+        means = _case_means(v.get("episodes", []))
         if name == "incumbent":
             wlt = "-"
         else:
-            diffs = [float(e.get("reward", 0.0)) - base[(e.get("case"), e.get("trial"))]
-                     for e in episodes if (e.get("case"), e.get("trial")) in base]
+            diffs = [m - base[c] for c, m in means.items() if c in base]
             wlt = f"{sum(d > 0 for d in diffs)} / {sum(d < 0 for d in diffs)} / {sum(d == 0 for d in diffs)}"
-        rows.append((version_label(str(name)), f"{float(v.get('mean', 0.0)):.3f}", wlt, str(cases),
+        rows.append((version_label(str(name)), f"{float(v.get('mean', 0.0)):.3f}", wlt, str(len(means)),
                      str(int(v.get("model_calls", 0))), f"{int(v.get('tokens', 0)):,}"))
     return rows
+
+
+def _case_means(episodes: Sequence[Mapping[str, Any]]) -> dict[Any, float]:
+    by_case: dict[Any, list[float]] = {}
+    for e in episodes:
+        by_case.setdefault(e.get("case"), []).append(float(e.get("reward", 0.0)))
+    return {c: sum(rs) / len(rs) for c, rs in by_case.items()}
 
 
 def blame_rows(ranking: Sequence[Mapping[str, Any]], *, limit: int = 6) -> list[tuple[str, str, str]]:

@@ -1,12 +1,15 @@
 """The promotion gate: a paired statistical comparison of candidate vs incumbent. Pure functions.
 
 Input is one reward per case for each prompt, **paired** (same cases, same seeds, same order). With
-k trials per case, pass the per-(case, trial) rewards or their per-case means — both are paired.
+k trials per case, pass the per-case means and ``trials=k``: the trials of one case share its task
+and are not independent, so the unit of the test is the case, never the (case, trial) pair.
 
-* Binary rewards (every value is 0 or 1) use the exact one-sided sign test on the discordant pairs
-  (McNemar's exact test): ``b`` = cases only the candidate solves, ``c`` = cases only the incumbent
-  solves, ``p = P(X >= b)`` for ``X ~ Binomial(b + c, 1/2)``. It is exact, so its false-promotion rate
-  under equal success probabilities never exceeds ``alpha``.
+* Binary rewards (every value is 0 or 1), or per-case means of k binary trials, use the exact
+  one-sided sign test on the cases whose two rewards differ (for binary rewards this is McNemar's
+  exact test): ``b`` = cases where the candidate does better, ``c`` = cases where the incumbent does,
+  ``p = P(X >= b)`` for ``X ~ Binomial(b + c, 1/2)``. Under the null that the two prompts are
+  exchangeable on every case the per-case difference is symmetric about zero, so the test is exact
+  and its false-promotion rate never exceeds ``alpha``.
 * Continuous rewards use a seeded paired bootstrap of the mean difference: the one-sided p-value is
   the share of null-centred bootstrap means at least as large as the observed mean gain, and the
   reported CI is the percentile interval of the (uncentred) bootstrap means.
@@ -103,6 +106,19 @@ def _bootstrap(diffs: np.ndarray, n_boot: int, alpha: float, seed: int) -> tuple
     return min(1.0, p), (float(lo), float(hi))
 
 
+def fold_trials(values: Sequence[float], trials: int) -> list[float]:
+    """Per-case means of rewards given in (case, trial) order, ``trials`` per case."""
+    if trials < 1 or len(values) % trials:
+        raise ValidationError(f"{len(values)} rewards do not split into cases of {trials} trials")
+    return [sum(values[i : i + trials]) / trials for i in range(0, len(values), trials)]
+
+
+def _shares_of_binary(arr: np.ndarray, trials: int) -> bool:
+    """Every value is ``k / trials`` for an integer ``0 <= k <= trials`` (binary when ``trials`` = 1)."""
+    scaled = arr * trials
+    return bool(np.all((arr >= 0.0) & (arr <= 1.0) & (np.abs(scaled - np.round(scaled)) < 1e-9)))
+
+
 def _as_array(name: str, values: Sequence[float]) -> np.ndarray:
     arr = np.asarray(list(values), dtype=float)
     if arr.size and not np.all(np.isfinite(arr)):
@@ -146,10 +162,13 @@ def decide(
     slices: Sequence[str] | None = None,
     lengths: tuple[float, float] | None = None,
     costs: tuple[float, float] | None = None,
+    trials: int = 1,
 ) -> GateDecision:
     """Decide whether ``candidate`` beats ``incumbent`` on paired per-case rewards.
 
-    ``slices`` labels each case (same length as the rewards) for the guarded-slice check;
+    ``trials``: each reward is a case's mean over that many binary trials (``fold_trials``), so
+    ``auto`` still takes the sign test. ``slices`` labels each case (same length as the rewards) for
+    the guarded-slice check;
     ``lengths`` and ``costs`` are ``(incumbent, candidate)`` pairs (prompt characters, mean cost per
     episode). Returns ``insufficient_data`` when there are fewer than ``config.min_cases`` pairs.
     Raises ``ValidationError`` for unpaired input (different lengths) or non-finite rewards.
@@ -173,10 +192,15 @@ def decide(
             reasons=(f"only {n} paired cases; the gate needs at least {cfg.min_cases}",),
         )
     diffs = cand - inc
-    binary = bool(np.all(np.isin(inc, (0.0, 1.0))) and np.all(np.isin(cand, (0.0, 1.0))))
+    if trials < 1:
+        raise ValidationError(f"trials must be >= 1, got {trials}")
+    binary = _shares_of_binary(inc, trials) and _shares_of_binary(cand, trials)
     test = cfg.test if cfg.test != "auto" else ("sign" if binary else "bootstrap")
     if test == "sign" and not binary:
-        raise ValidationError("the sign test needs binary (0/1) rewards; use test='bootstrap' or 'auto'")
+        raise ValidationError(
+            "the sign test needs binary (0/1) rewards or per-case means of binary trials; "
+            "use test='bootstrap' or 'auto'"
+        )
     mean_gain = float(diffs.mean())
     stats |= {
         "test": test,

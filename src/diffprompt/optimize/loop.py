@@ -94,12 +94,9 @@ class _Round:
         fails, _ = split_window(own, cfg.attribution.fail_below)
         ranking = self.attribute(incumbent, own, protected)
         self.log.cases(split, blamer_read=own)
-        if len(split.holdout) * cfg.trials < cfg.gate.min_cases:
-            reason = (
-                f"only {len(split.holdout)} held-out replay cases (x{cfg.trials} trials); "
-                f"the gate needs {cfg.gate.min_cases}"
-            )
-            return self.insufficient(incumbent, reason, n=len(split.holdout) * cfg.trials)
+        if len(split.holdout) < cfg.gate.min_cases:
+            reason = f"only {len(split.holdout)} held-out replay cases; the gate needs {cfg.gate.min_cases}"
+            return self.insufficient(incumbent, reason, n=len(split.holdout))
         if not fails:
             reason = "no failing trace is left to learn from once the gate's cases are held out"
             return self.insufficient(incumbent, reason, n=0)
@@ -168,10 +165,11 @@ class _Round:
         gate_cfg = replace(cfg.gate, alpha=cfg.gate.alpha / len(finalists))  # Bonferroni over finalists
         decisions = [
             decide(
-                res.rewards("incumbent"),
-                res.rewards(lab),
+                res.case_rewards("incumbent"),
+                res.case_rewards(lab),
                 gate_cfg,
-                slices=res.slices(),
+                slices=res.case_slices(),
+                trials=cfg.trials,
                 lengths=(len(incumbent.text), len(f.candidate.text)),
                 costs=(res.mean_cost("incumbent"), res.mean_cost(lab)),
             )

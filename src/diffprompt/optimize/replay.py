@@ -26,6 +26,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from diffprompt.errors import BudgetExceeded, ConfigError
 from diffprompt.optimize.budget import BudgetTracker
+from diffprompt.optimize.gate import fold_trials
 from diffprompt.optimize.seeds import case_seed  # re-exported: replay.case_seed
 from diffprompt.types import ReplayResult, TraceWithFeedback, Usage
 
@@ -72,6 +73,13 @@ class PairedReplay:
 
     def slices(self) -> list[str]:
         return [c.slice for c in self.cases for _ in range(self.trials)]
+
+    def case_rewards(self, version_id: str) -> list[float]:
+        """One reward per case: the mean over its trials (the unit the gate tests)."""
+        return fold_trials(self.rewards(version_id), self.trials)
+
+    def case_slices(self) -> list[str]:
+        return [c.slice for c in self.cases]
 
     def mean(self, version_id: str) -> float:
         rs = self.rewards(version_id)
