@@ -11,7 +11,9 @@ it changed) the judge gathers instances from the readable window:
 and describes each record a write touches by *features*: the record's own small-vocabulary fields
 (a field with at most :data:`SMALL_VOCAB` values in the database: cabin, status, insurance), those
 of its owner (membership), whether it belongs to the conversation's user, how many items its
-lists hold (passengers), and how a numeric argument moves a field (bags added or removed).
+lists hold (passengers), how a numeric argument moves a field (bags added or removed), and how
+long ago a record was stamped (``created_at`` against the tools' clock, in buckets of 24 hours and 7
+days: "it was created less than 24 hours ago").
 
 A feature whose values never overlap between the unexpected writes and the expected ones becomes a
 prohibition ("Only change the flights of a reservation when its cabin is economy or business; never
@@ -30,8 +32,10 @@ coincidence in a small window makes a spurious feature, which the offline gate t
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from tau_envs.evidence import ActionDiff, Call, Evidence, field_diffs, observed
@@ -62,8 +66,24 @@ _GERUND = {"cancel": "cancelling", "book": "booking", "change": "changing", "sen
            "exchange": "exchanging", "modify": "modifying"}
 
 
+_AGES = ((timedelta(hours=24), "less than 24 hours ago"), (timedelta(days=7), "1 to 7 days ago"))
+_OLDER = "more than 7 days ago"
+
+
 def _words(value: Any) -> str:
     return str(value).replace("_", " ")
+
+
+def age(stamp: Any, now: datetime) -> str | None:
+    """How long before ``now`` an ISO time stamp lies, as one of three buckets (``None``: not a past time)."""
+    try:
+        then = datetime.fromisoformat(str(stamp))
+    except ValueError:
+        return None
+    gap = now - then
+    if gap < timedelta(0):
+        return None
+    return next((label for limit, label in _AGES if gap <= limit), _OLDER)
 
 
 def gerund(phrase: str) -> str:
@@ -94,8 +114,9 @@ class Instance:
 class Featurizer:
     """Features of the records writes touch, from one domain's initial database."""
 
-    def __init__(self, db: Mapping[str, Any]) -> None:
+    def __init__(self, db: Mapping[str, Any], clock: str | None = None) -> None:
         self.db = db
+        self.now = datetime.fromisoformat(clock) if clock else None
         self.small: dict[str, set[str]] = {}
         for table, rows in db.items():
             if not isinstance(rows, Mapping):
@@ -142,6 +163,9 @@ class Featurizer:
         for k in sorted(self.small.get(table, ())):
             if k in rec:
                 feats[f"its {_words(k)}"] = str(rec[k])
+        for k, v in rec.items():
+            if k.endswith("_at") and self.now is not None and (when := age(v, self.now)):
+                feats[f"it was {_words(k.removesuffix('_at'))} {{}}"] = when
         owner = rec.get("user_id") if table != "users" else args.get("user_id")
         if owner and user_id:
             feats["owner"] = "the user" if str(owner) == user_id else "another user"
@@ -227,7 +251,12 @@ def _cover(bad: Sequence[Instance], good: Sequence[Instance], limit: int = 3) ->
 
 
 def _when(k: str, values: Iterable[str]) -> str:
-    return f"{k} is {_either(values)}"
+    """``"its cabin is basic economy"``; a feature with a ``{}`` slot takes the values there."""
+    return k.format(_either(values)) if "{}" in k else f"{k} is {_either(values)}"
+
+
+def _never(k: str, values: Iterable[str]) -> str:
+    return f"never when {k.format(_either(values))}" if "{}" in k else f"never when it is {_either(values)}"
 
 
 def prohibitions(bad: Sequence[Instance], good: Sequence[Instance]) -> list[Suggestion]:
@@ -243,7 +272,7 @@ def prohibitions(bad: Sequence[Instance], good: Sequence[Instance]) -> list[Sugg
             hint = (f"Only {did} that belongs to the user you are helping, identified by their verified user id; "
                     f"never one that belongs to another user.")
         else:
-            hint = f"Only {did} when {_when(k, vg)}; never when it is {_either(vb)}."
+            hint = f"Only {did} when {_when(k, vg)}; {_never(k, vb)}."
         out.append(Suggestion(hint=hint, because=f"{seen}: {k} separates them", trace_ids=ids))
     for name in sorted({n for i in bad for n in i.numbers} & {n for i in good for n in i.numbers}):
         nb = [i.numbers[name] for i in bad if name in i.numbers]
@@ -256,7 +285,7 @@ def prohibitions(bad: Sequence[Instance], good: Sequence[Instance]) -> list[Sugg
     if not out:
         conds = _cover(bad, good)
         if conds:
-            either = ", or ".join(f"{k} is {_words(v)}" for k, v in conds)
+            either = ", or ".join(_when(k, (v,)) for k, v in conds)
             out.append(Suggestion(hint=f"Only {did} when {either}; otherwise do not {did.split(' ')[0]} it.",
                                   because=f"{seen}: each expected one meets one of these", trace_ids=ids))
     return out
@@ -276,7 +305,7 @@ def permissions(refused: Sequence[Instance], done: Sequence[Instance]) -> list[S
         out.append(Suggestion(hint=hint, because=f"{len(refused)} refused, {len(done)} done: {k} separates them",
                               trace_ids=ids))
     if not out and not done:
-        cats = ", ".join(f"{k} is {_words(v)}" for k, v in list(refused[0].feats.items())[:2] if k != "owner")
+        cats = ", ".join(_when(k, (v,)) for k, v in list(refused[0].feats.items())[:2] if k != "owner")
         hint = f"{gerund(did).capitalize()} is allowed even when {cats}: do it when the user asks for it."
         out.append(Suggestion(hint=hint, because=f"{len(refused)} refused, none done", trace_ids=ids))
     return out
@@ -293,13 +322,40 @@ def _per_item(inst: Instance, calls: Sequence[Call], expected: float, inst_actua
     return None
 
 
+def kinds(items: Any) -> Counter[str]:
+    """How many items of a list of records are of each kind, by their id's prefix.
+
+    ``[{"payment_id": "certificate_95"}, {"payment_id": "credit_card_75"}]`` → ``{"certificate": 1,
+    "credit card": 1}``; an item without an ``*_id`` of the form ``<kind>_<digits>`` is not counted.
+    """
+    out: Counter[str] = Counter()
+    for item in items if isinstance(items, list) else ():
+        for k, v in item.items() if isinstance(item, Mapping) else ():
+            if k.endswith("_id") and (m := re.fullmatch(r"([a-z_]+?)_\d+", str(v))):
+                out[_words(m[1])] += 1
+    return out
+
+
+def _too_many(doing: str, what: str, actual: Any, most: Mapping[str, int]) -> str:
+    """An instruction bounding a kind the agent used more of than any expected write did ("" when none)."""
+    over = sorted(k for k, n in kinds(actual).items() if k in most and n > most[k])
+    if not over:
+        return ""
+    bounds = [f"{most[k]} {k if most[k] == 1 else k + 's'}" for k in over]
+    return f"When {doing}, the {what} may hold at most {_either(bounds)}; never more than {_either(bounds)}."
+
+
 def _singular(name: str) -> str:
     return name[:-1] if name.endswith("s") and not name.endswith("ss") else name
 
 
 def wrong_arguments(inst: Instance, calls: Sequence[Call], expected_values: Mapping[str, set[str]],
-                    field_name: Mapping[str, str], fz: Featurizer | None = None) -> list[Suggestion]:
-    """What each wrong argument of one write should have been."""
+                    field_name: Mapping[str, str], fz: Featurizer | None = None,
+                    most: Mapping[str, Mapping[str, int]] | None = None) -> list[Suggestion]:
+    """What each wrong argument of one write should have been.
+
+    ``most``: per list argument, the most items of each kind any expected write of this tool holds.
+    """
     diff = inst.diff
     if diff is None:
         return []
@@ -311,7 +367,7 @@ def wrong_arguments(inst: Instance, calls: Sequence[Call], expected_values: Mapp
         if isinstance(expected, int | float) and isinstance(actual, int | float) and not isinstance(expected, bool):
             per = _per_item(inst, calls, float(expected), float(actual))
             kept = [(f, v) for f, v in inst.feats.items() if f != "owner" and not f.endswith(" moved")][:4]
-            cats = ", ".join(f"{f} is {_words(v)}" for f, v in kept)
+            cats = ", ".join(_when(f, (v,)) for f, v in kept)
             if per:
                 each = float(expected) / per[1]
                 hint = (f"When {doing}, the {what} should be {each:g} per {_singular(_words(per[0]))} "
@@ -325,6 +381,8 @@ def wrong_arguments(inst: Instance, calls: Sequence[Call], expected_values: Mapp
         elif isinstance(expected, list) and isinstance(actual, list) and set(map(str, actual)) < set(map(str, expected)):  # noqa: E501
             hint = (f"Collect all the {what} to change into one list first, then call the tool once with the "
                     f"whole list when {doing}.")
+        elif isinstance(expected, list) and (bound := _too_many(doing, what, actual, (most or {}).get(k, {}))):
+            hint = bound
         elif isinstance(expected, list) and fz is not None and (pair := _paired(fz, k, expected, actual, exp_args)):
             other, table = pair
             hint = (f"When {doing}, each of the {what} must be another option of the same {_singular(table)} "
@@ -380,11 +438,17 @@ class Episode:
     refused: bool = False
 
 
-def induce(episodes: Sequence[Episode], db: Mapping[str, Any], field_name: Mapping[str, str]) -> list[Suggestion]:
-    """Every suggestion the window supports (see the module docstring), strongest evidence first."""
-    fz = Featurizer(db)
+def induce(
+    episodes: Sequence[Episode], db: Mapping[str, Any], field_name: Mapping[str, str], clock: str | None = None
+) -> list[Suggestion]:
+    """Every suggestion the window supports (see the module docstring), strongest evidence first.
+
+    ``clock``: the tools' current time (``ToolSet.clock``), for the age of time-stamped records.
+    """
+    fz = Featurizer(db, clock)
     by_did: dict[str, dict[str, list[Instance]]] = {}
     values: dict[str, dict[str, set[str]]] = {}
+    most: dict[str, dict[str, Counter[str]]] = {}  # tool -> list argument -> kind -> most items
     singles: list[Suggestion] = []
 
     def add(ep: Episode, source: str, tool: str, args: Mapping[str, Any], **kw: Any) -> Instance:
@@ -399,6 +463,8 @@ def induce(episodes: Sequence[Episode], db: Mapping[str, Any], field_name: Mappi
             for k, v in args.items():
                 if isinstance(v, str) and not k.endswith("_id"):
                     values.setdefault(tool, {}).setdefault(k, set()).add(v)
+                elif isinstance(v, list):
+                    most.setdefault(tool, {}).setdefault(k, Counter()).__ior__(kinds(v))
     for ep in episodes:
         missing = {d.name for d in ep.evidence.actions if d.kind == "missing"}
         for d in ep.evidence.actions:
@@ -409,7 +475,8 @@ def induce(episodes: Sequence[Episode], db: Mapping[str, Any], field_name: Mappi
         for d in ep.evidence.actions:
             if d.kind == "different":
                 inst = add(ep, "different", d.name, d.args, diff=d)
-                singles += wrong_arguments(inst, ep.evidence.calls, values.get(d.name, {}), field_name, fz)
+                singles += wrong_arguments(inst, ep.evidence.calls, values.get(d.name, {}), field_name, fz,
+                                           most.get(d.name))
         for c in ep.evidence.calls:
             if c.observation.startswith("Error") and c.name in missing | {d.name for d in ep.evidence.actions}:
                 err = add(ep, "error", c.name, c.args, error=c.observation)
@@ -419,7 +486,8 @@ def induce(episodes: Sequence[Episode], db: Mapping[str, Any], field_name: Mappi
                     exp = min(want, key=lambda a: len(field_diffs(c.args, a)))
                     err.diff = ActionDiff(kind="different", name=c.name, args=c.args, expected=exp,
                                           fields=field_diffs(c.args, exp), index=c.index)
-                    singles += wrong_arguments(err, ep.evidence.calls, values.get(c.name, {}), field_name, fz)
+                    singles += wrong_arguments(err, ep.evidence.calls, values.get(c.name, {}), field_name, fz,
+                                               most.get(c.name))
     out: list[Suggestion] = []
     for groups in by_did.values():
         expected = groups.get("expected", [])

@@ -321,7 +321,9 @@ class TauJudge:
             expected = [(a.name, dict(a.kwargs)) for a in task.actions if a.name in _DID]
             episodes.append(Episode(trace_id=t.trace.id, user_id=str(task.user_id or ""), expected=expected,
                                     evidence=ev, refused=refused))
-        self.suggestions = induce(episodes, self._domain.fresh_db(), _FIELD) if episodes else []
+        self.suggestions = (
+            induce(episodes, self._domain.fresh_db(), _FIELD, self._domain.tools.clock) if episodes else []
+        )
         self._suggested = {}
         for sug in self.suggestions:
             for tid in sug.trace_ids:

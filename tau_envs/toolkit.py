@@ -32,10 +32,15 @@ def camel(name: str) -> str:
 
 @dataclass(frozen=True, kw_only=True)
 class ToolSet:
-    """An ordered set of named tools for one domain (``name -> fn(data, **kwargs)``)."""
+    """An ordered set of named tools for one domain (``name -> fn(data, **kwargs)``).
+
+    ``clock``: the tools' current time (ISO 8601), the one a new record is stamped with; ``None``
+    when the tools keep no time.
+    """
 
     domain: str
     tools: Mapping[str, ToolFn] = field(default_factory=dict)
+    clock: str | None = None
 
     def __contains__(self, name: object) -> bool:
         return name in self.tools
@@ -67,8 +72,9 @@ class ToolSet:
 class Registry:
     """Collects tool functions in definition order; ``toolset()`` freezes them."""
 
-    def __init__(self, domain: str) -> None:
+    def __init__(self, domain: str, clock: str | None = None) -> None:
         self.domain = domain
+        self.clock = clock
         self._tools: dict[str, ToolFn] = {}
 
     def tool(self, fn: ToolFn) -> ToolFn:
@@ -82,4 +88,4 @@ class Registry:
         self._tools[fn.__name__] = fn
 
     def toolset(self) -> ToolSet:
-        return ToolSet(domain=self.domain, tools=dict(sorted(self._tools.items())))
+        return ToolSet(domain=self.domain, tools=dict(sorted(self._tools.items())), clock=self.clock)

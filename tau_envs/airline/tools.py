@@ -47,7 +47,7 @@ AIRPORTS: tuple[tuple[str, str], ...] = (
     ("LGA", "LaGuardia"),
 )
 
-reg = Registry("airline")
+reg = Registry("airline", clock=NOW)
 for _shared in SHARED_TOOLS:
     reg.add(_shared)
 

@@ -133,3 +133,51 @@ def test_a_separating_move_of_the_write_beats_a_separating_record_category() -> 
     hints = [s.hint for s in prohibitions(bad, good)]
     assert hints[0] == ("Only change the checked bags of a reservation when total baggages moved is added; "
                         "never when it is removed.")
+
+
+def test_the_age_of_a_time_stamped_record_against_the_tools_clock() -> None:
+    from tau_envs.induce import age
+
+    db = {"reservations": {
+        "N": {"reservation_id": "N", "user_id": "ann", "created_at": "2024-05-15T01:00:00"},
+        "W": {"reservation_id": "W", "user_id": "ann", "created_at": "2024-05-10T15:00:00"},
+        "O": {"reservation_id": "O", "user_id": "ann", "created_at": "2024-04-01T00:00:00"},
+    }, "users": {"ann": {}}}
+    fz = Featurizer(db, "2024-05-15T15:00:00")
+    ages = {r: fz.describe("cancel_reservation", {"reservation_id": r}, "ann")[1]["it was created {}"] for r in "NWO"}
+    assert ages == {"N": "less than 24 hours ago", "W": "1 to 7 days ago", "O": "more than 7 days ago"}
+    assert "it was created {}" not in Featurizer(db).describe("cancel_reservation", {"reservation_id": "N"}, "ann")[1]
+    now = fz.now
+    assert now is not None and age("2024-05-16T00:00:00", now) is None and age("soon", now) is None
+
+    bad = [_inst("unexpected", {"it was created {}": "1 to 7 days ago", "its cabin": "economy"}),
+           _inst("unexpected", {"it was created {}": "more than 7 days ago", "its cabin": "economy"})]
+    good = [_inst("expected", {"it was created {}": "less than 24 hours ago", "its cabin": "economy"}),
+            _inst("expected", {"it was created {}": "1 to 7 days ago", "its cabin": "business"})]
+    (s,) = prohibitions(bad, good)  # no single feature separates; the disjunction reads as English
+    assert "when it was created less than 24 hours ago, or its cabin is business;" in s.hint
+    (p,) = prohibitions(bad[:1], good[:1])
+    assert p.hint.startswith("Only change the flights of a reservation when it was created less than 24 hours ago; "
+                             "never when it was created 1 to 7 days ago.")
+
+
+def test_a_kind_used_more_often_than_any_expected_write_uses_it_is_bounded() -> None:
+    from tau_envs.induce import kinds
+
+    pay = lambda *ids: [{"payment_id": i, "amount": 10} for i in ids]  # noqa: E731
+    assert kinds(pay("certificate_1", "gift_card_2", "gift_card_3")) == {"certificate": 1, "gift card": 2}
+    assert kinds([{"amount": 1}, "x"]) == {} and kinds("certificate_1") == {}
+    wrong = pay("certificate_1", "certificate_2")
+    right = pay("certificate_1", "credit_card_3")
+    ev = Evidence(calls=(), actions=(ActionDiff(kind="different", name="book_reservation",
+                                                args={"user_id": "ann", "payment_methods": wrong},
+                                                expected={"user_id": "ann", "payment_methods": right},
+                                                fields=(("payment_methods", wrong, right),), index=2),),
+                  db=(), missing_outputs=())
+    eps = [Episode(trace_id="t1", user_id="ann", expected=[("book_reservation", {"payment_methods": right})],
+                   evidence=ev),
+           Episode(trace_id="t2", user_id="ann", evidence=Evidence(calls=(), actions=(), db=(), missing_outputs=()),
+                   expected=[("book_reservation", {"payment_methods": pay("gift_card_4", "gift_card_5")})])]
+    hints = [s.hint for s in induce(eps, DB, {"payment_methods": "payments"})]
+    assert hints == ["When booking a new reservation, the payments may hold at most 1 certificate; "
+                     "never more than 1 certificate."]
