@@ -153,9 +153,15 @@ class Featurizer:
         return "", {}
 
     def describe(
-        self, tool: str, args: Mapping[str, Any], user_id: str
+        self, tool: str, args: Mapping[str, Any], user_id: str, context: Sequence[Mapping[str, Any]] = ()
     ) -> tuple[str, dict[str, Any], dict[str, float]]:
-        """``(did, categorical features, list sizes)`` of one write."""
+        """``(did, categorical features, list sizes)`` of one write.
+
+        ``context``: the records the conversation looked up before the write, most recent first. A
+        write on a user (a certificate sent, a booking) names no reservation or order; the one it
+        is about is the most recent one looked up, and its categories are features too ("the
+        reservation's cabin").
+        """
         did = _DO.get(tool, (f"call {_words(tool)}", ""))[0]
         table, rec = self.record(args)
         feats: dict[str, Any] = {}
@@ -173,6 +179,11 @@ class Featurizer:
         for k in sorted(self.small.get("users", ())):
             if isinstance(user, Mapping) and k in user:
                 feats[f"the user's {_words(k)}"] = str(user[k])
+        if table == "users":
+            about = next((r for obj in context if (r := self.record(obj))[0] not in ("", "users")), None)
+            for k in sorted(self.small.get(about[0], ())) if about else ():
+                if about and k in about[1]:
+                    feats[f"the {_singular(about[0])}'s {_words(k)}"] = str(about[1][k])
         for k, v in rec.items():
             if isinstance(v, list | dict) and k not in _SKIP:
                 numbers[_words(k)] = len(v)
@@ -229,9 +240,14 @@ def _rank(feature: str) -> int:
 
     Whose record it is, then how the write itself moves a value (what the agent chose), then a
     category of the record (context, often a coincidence in a small window: "its cabin is basic
-    economy" separated bag removals from additions by chance).
+    economy" separated bag removals from additions by chance), then one of the record the
+    conversation was about ("the reservation's cabin" for a certificate sent to its user).
     """
-    return 0 if feature == "owner" else 1 if feature.endswith(" moved") else 2
+    if feature == "owner":
+        return 0
+    if feature.endswith(" moved"):
+        return 1
+    return 3 if feature.startswith("the ") and not feature.startswith("the user's ") else 2
 
 
 def _cover(bad: Sequence[Instance], good: Sequence[Instance], limit: int = 3) -> list[tuple[str, str]]:
@@ -452,7 +468,9 @@ def induce(
     singles: list[Suggestion] = []
 
     def add(ep: Episode, source: str, tool: str, args: Mapping[str, Any], **kw: Any) -> Instance:
-        did, feats, numbers = fz.describe(tool, args, ep.user_id)
+        diff = kw.get("diff")
+        context = _looked_up(ep.evidence.calls, diff.index if diff is not None else -1)
+        did, feats, numbers = fz.describe(tool, args, ep.user_id, context)
         inst = Instance(source=source, tool=tool, did=did, trace_id=ep.trace_id, feats=feats, numbers=numbers, **kw)
         by_did.setdefault(did, {}).setdefault(source, []).append(inst)
         return inst

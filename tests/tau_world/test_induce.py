@@ -181,3 +181,17 @@ def test_a_kind_used_more_often_than_any_expected_write_uses_it_is_bounded() -> 
     hints = [s.hint for s in induce(eps, DB, {"payment_methods": "payments"})]
     assert hints == ["When booking a new reservation, the payments may hold at most 1 certificate; "
                      "never more than 1 certificate."]
+
+
+def test_a_write_on_a_user_is_described_by_the_record_the_conversation_looked_up() -> None:
+    fz = Featurizer(DB)
+    looked = [{"reservation_id": "R3", "cabin": "business"}, {"reservation_id": "R1"}]  # most recent first
+    _, feats, _ = fz.describe("send_certificate", {"user_id": "bob", "amount": 100}, "bob", looked)
+    assert feats["the reservation's cabin"] == "business" and feats["the reservation's insurance"] == "yes"
+    assert feats["its membership"] == "regular"
+    _, own, _ = fz.describe("cancel_reservation", {"reservation_id": "R1"}, "ann", looked)
+    assert not any(k.startswith("the reservation's") for k in own)  # a write that names its record
+    bad = [_inst("unexpected", {"its membership": "regular", "the reservation's cabin": "economy"})]
+    good = [_inst("expected", {"its membership": "gold", "the reservation's cabin": "business"})]
+    hints = [s.hint for s in prohibitions(bad, good)]
+    assert "its membership is gold" in hints[0] and "the reservation's cabin is business" in hints[1]
