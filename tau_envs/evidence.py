@@ -123,6 +123,11 @@ def observed(call: Call) -> dict[str, Any] | None:
     return obj if isinstance(obj, dict) else None
 
 
+def user_texts(messages: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The user's messages."""
+    return [t for m in messages if m.get("role") == "user" and (t := _text(m.get("content")))]
+
+
 def agent_texts(messages: Sequence[Mapping[str, Any]]) -> list[str]:
     """The agent's text replies."""
     return [t for m in messages if m.get("role") == "assistant" and (t := _text(m.get("content")))]

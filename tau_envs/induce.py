@@ -18,7 +18,10 @@ days: "it was created less than 24 hours ago").
 A feature whose values never overlap between the unexpected writes and the expected ones becomes a
 prohibition ("Only change the flights of a reservation when its cabin is economy or business; never
 when its cabin is basic economy."); one that separates the refused writes from the ones done
-becomes a permission; several values that cover every expected write, none holding for an
+becomes a permission; an unexpected write where the user's request names another kind of write on
+the same record ("return" where the agent cancelled) is also an unexpected instance of the kind
+asked for (the agent did it another way because that one was not allowed); several values that
+cover every expected write, none holding for an
 unexpected one, become a disjunction; wrong arguments become the value they should have had (per
 list item when the expected amount is a multiple of a list size, one of the values the expected
 writes use, the whole list, the user's choice for a payment field); a tool error is passed on.
@@ -445,13 +448,33 @@ def tool_errors(inst: Instance) -> list[Suggestion]:
 
 @dataclass(kw_only=True)
 class Episode:
-    """One readable episode: its trace id, the task's user and expected writes, and the evidence."""
+    """One readable episode of the window.
+
+    Its trace id, the task's user and expected writes, the evidence, whether the agent refused, and
+    ``request``: the user's opening message.
+    """
 
     trace_id: str
     user_id: str
     expected: Sequence[tuple[str, Mapping[str, Any]]]
     evidence: Evidence
     refused: bool = False
+    request: str = ""
+
+
+def asked_instead(request: str, tool: str) -> str:
+    """The one other write on the same kind of record whose verb the user's request uses ("" if none).
+
+    "I'd like to return item 1 from order #W2" when the agent called ``cancel_pending_order``:
+    ``return_delivered_order_items``. A verb shared by several tools ("modify", "change") names none.
+    """
+    did, noun = _DO.get(tool, ("", ""))
+    words = set(re.findall(r"[a-z]+", request.lower()))
+    verb = did.partition(" ")[0]
+    asked = {v: [t for t, (d, n) in _DO.items() if n == noun and d.partition(" ")[0] == v]
+             for v in {d.partition(" ")[0] for t, (d, n) in _DO.items() if n == noun and t != tool} - {verb}}
+    named = [ts for v, ts in asked.items() if {v, gerund(v).partition(" ")[0]} & words]
+    return named[0][0] if len(named) == 1 and len(named[0]) == 1 else ""
 
 
 def induce(
@@ -488,6 +511,8 @@ def induce(
         for d in ep.evidence.actions:
             if d.kind == "unexpected":
                 add(ep, "unexpected", d.name, d.args, diff=d)
+                if asked := asked_instead(ep.request, d.name):
+                    add(ep, "unexpected", asked, {k: v for k, v in d.args.items() if k in _TABLE}, diff=d)
             elif d.kind == "missing" and ep.refused:
                 add(ep, "refused", d.name, d.args, diff=d)
         for d in ep.evidence.actions:

@@ -32,7 +32,7 @@ from typing import Any
 
 from diffprompt.optimize.attribution import Blame, closest_span, editable_spans, restates, tfidf_similarity
 from diffprompt.types import PromptVersion, TraceWithFeedback
-from tau_envs.evidence import ActionDiff, Call, DbChange, Evidence, field_diffs, observed, tau_evidence
+from tau_envs.evidence import ActionDiff, Call, DbChange, Evidence, field_diffs, observed, tau_evidence, user_texts
 from tau_envs.induce import Episode, Suggestion, induce
 
 # The tools' vocabulary in plain words: (what the agent did, what no such change means).
@@ -319,8 +319,9 @@ class TauJudge:
             ev = self._evidence[t.trace.id] = tau_evidence(self._domain, task, messages)
             refused = bool(_REFUSED.search(_last_agent_text(messages))) and any(a.kind == "missing" for a in ev.actions)
             expected = [(a.name, dict(a.kwargs)) for a in task.actions if a.name in _DID]
+            opening = next(iter(user_texts(messages)), "")
             episodes.append(Episode(trace_id=t.trace.id, user_id=str(task.user_id or ""), expected=expected,
-                                    evidence=ev, refused=refused))
+                                    evidence=ev, refused=refused, request=opening))
         self.suggestions = (
             induce(episodes, self._domain.fresh_db(), _FIELD, self._domain.tools.clock) if episodes else []
         )

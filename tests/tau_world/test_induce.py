@@ -195,3 +195,32 @@ def test_a_write_on_a_user_is_described_by_the_record_the_conversation_looked_up
     good = [_inst("expected", {"its membership": "gold", "the reservation's cabin": "business"})]
     hints = [s.hint for s in prohibitions(bad, good)]
     assert "its membership is gold" in hints[0] and "the reservation's cabin is business" in hints[1]
+
+
+def test_a_write_other_than_the_one_the_user_asked_for_counts_against_the_one_asked_for() -> None:
+    from tau_envs.induce import asked_instead
+
+    assert asked_instead("I'd like to return item 1 from order #W2.", "cancel_pending_order") == (
+        "return_delivered_order_items")
+    assert asked_instead("Please cancel order #W2, I don't need it.", "return_delivered_order_items") == (
+        "cancel_pending_order")
+    assert asked_instead("Please cancel order #W2.", "cancel_pending_order") == ""  # what was asked
+    assert asked_instead("Cancel or return order #W2.", "modify_pending_order_items") == ""  # two verbs
+    assert asked_instead("Please change the address of #W2.", "cancel_pending_order") == ""  # "change": two tools
+    assert asked_instead("I'd like to return it.", "send_certificate") == ""  # another kind of record
+
+    db = {"orders": {o: {"order_id": o, "user_id": "ann", "status": st} for o, st in
+                     (("P", "pending"), ("D1", "delivered"), ("D2", "delivered"), ("Q", "processed"))},
+          "users": {"ann": {}}}
+    none = Evidence(calls=(), actions=(), db=(), missing_outputs=())
+    wrong = Evidence(calls=(), actions=(ActionDiff(kind="unexpected", name="cancel_pending_order",
+                                                   args={"order_id": "P", "reason": "no longer needed"}, index=2),),
+                     db=(), missing_outputs=())
+    eps = [Episode(trace_id="bad", user_id="ann", expected=[], evidence=wrong,
+                   request="Hi, I'd like to return item 1 from order #P."),
+           *(Episode(trace_id=o, user_id="ann", expected=[("return_delivered_order_items", {"order_id": o})],
+                     evidence=none, request=f"I'd like to return item 1 from order #{o}.") for o in ("D1", "D2")),
+           Episode(trace_id="c", user_id="ann", expected=[("cancel_pending_order", {"order_id": "Q"})], evidence=none)]
+    hints = [s.hint for s in induce(eps, db, {})]
+    assert ("Only return items of an order for a refund when its status is delivered; never when it is pending."
+            in hints), hints
