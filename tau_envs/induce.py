@@ -278,8 +278,12 @@ def _never(k: str, values: Iterable[str]) -> str:
     return f"never when {k.format(_either(values))}" if "{}" in k else f"never when it is {_either(values)}"
 
 
-def prohibitions(bad: Sequence[Instance], good: Sequence[Instance]) -> list[Suggestion]:
-    """What separates the unexpected writes of one kind from the expected ones."""
+def prohibitions(bad: Sequence[Instance], good: Sequence[Instance], found_with: Sequence[str] = ()) -> list[Suggestion]:
+    """What separates the unexpected writes of one kind from the expected ones.
+
+    ``found_with``: the tools the window's conversations found the user's id with (named in the
+    ownership instruction, so it says how the user is identified).
+    """
     if not bad or not good:
         return []
     did = bad[0].did
@@ -288,8 +292,9 @@ def prohibitions(bad: Sequence[Instance], good: Sequence[Instance]) -> list[Sugg
     out = []
     for k, vb, vg in _separators(bad, good)[:2]:
         if k == "owner":
-            hint = (f"Only {did} that belongs to the user you are helping, identified by their verified user id; "
-                    f"never one that belongs to another user.")
+            how = f" (found with {_either(found_with)})" if found_with else ""
+            hint = (f"Only {did} that belongs to the user you are helping, identified by their verified user id"
+                    f"{how}; never one that belongs to another user.")
         else:
             hint = f"Only {did} when {_when(k, vg)}; {_never(k, vb)}."
         out.append(Suggestion(hint=hint, because=f"{seen}: {k} separates them", trace_ids=ids))
@@ -531,12 +536,14 @@ def induce(
                                           fields=field_diffs(c.args, exp), index=c.index)
                     singles += wrong_arguments(err, ep.evidence.calls, values.get(c.name, {}), field_name, fz,
                                                most.get(c.name))
+    found_with = sorted({c.name for ep in episodes for c in ep.evidence.calls
+                         if ep.user_id and c.observation.strip().strip('"') == ep.user_id})
     out: list[Suggestion] = []
     for groups in by_did.values():
         expected = groups.get("expected", [])
         refused_ids = {(i.trace_id, i.tool) for i in groups.get("refused", [])}
         done = [i for i in expected if (i.trace_id, i.tool) not in refused_ids]
-        out += prohibitions(groups.get("unexpected", []), expected)
+        out += prohibitions(groups.get("unexpected", []), expected, found_with)
         out += permissions(groups.get("refused", []), done)
     return _merge([*out, *singles])
 

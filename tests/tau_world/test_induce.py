@@ -224,3 +224,17 @@ def test_a_write_other_than_the_one_the_user_asked_for_counts_against_the_one_as
     hints = [s.hint for s in induce(eps, db, {})]
     assert ("Only return items of an order for a refund when its status is delivered; never when it is pending."
             in hints), hints
+
+
+def test_the_ownership_instruction_names_the_tools_that_found_the_users_id() -> None:
+    from tau_envs.evidence import Call
+
+    found = Call(index=1, name="find_user_id_by_email", args={"email": "a@x"}, observation="ann")
+    other = Call(index=3, name="get_order_details", args={"order_id": "R3"}, observation="{}")
+    ev = Evidence(calls=(found, other), db=(), missing_outputs=(),
+                  actions=(ActionDiff(kind="unexpected", name="cancel_reservation", args={"reservation_id": "R3"},
+                                      index=4),))
+    eps = [Episode(trace_id="t", user_id="ann", expected=[("cancel_reservation", {"reservation_id": "R1"})],
+                   evidence=ev)]
+    (hint,) = [s.hint for s in induce(eps, DB, {}) if "belongs" in s.hint]
+    assert "identified by their verified user id (found with find user id by email);" in hint
