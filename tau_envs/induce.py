@@ -482,16 +482,33 @@ def asked_instead(request: str, tool: str) -> str:
     return named[0][0] if len(named) == 1 and len(named[0]) == 1 else ""
 
 
+def schema_enums(tools_info: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, set[str]]]:
+    """``{tool: {argument: allowed values}}`` of the string arguments the tool schemas enumerate."""
+    out: dict[str, dict[str, set[str]]] = {}
+    for t in tools_info:
+        inner = t.get("function")
+        fn: Mapping[str, Any] = inner if isinstance(inner, Mapping) else t
+        props = (fn.get("parameters") or {}).get("properties") or {}
+        for arg, spec in props.items() if isinstance(props, Mapping) else ():
+            enum = spec.get("enum") if isinstance(spec, Mapping) else None
+            if isinstance(enum, list) and enum and all(isinstance(v, str) for v in enum):
+                out.setdefault(str(fn.get("name")), {})[arg] = set(enum)
+    return out
+
+
 def induce(
-    episodes: Sequence[Episode], db: Mapping[str, Any], field_name: Mapping[str, str], clock: str | None = None
+    episodes: Sequence[Episode], db: Mapping[str, Any], field_name: Mapping[str, str], clock: str | None = None,
+    enums: Mapping[str, Mapping[str, set[str]]] | None = None,
 ) -> list[Suggestion]:
     """Every suggestion the window supports (see the module docstring), strongest evidence first.
 
-    ``clock``: the tools' current time (``ToolSet.clock``), for the age of time-stamped records.
+    ``clock``: the tools' current time (``ToolSet.clock``), for the age of time-stamped records;
+    ``enums``: the values the tool schemas allow per string argument (``schema_enums``), which a
+    wrong value's instruction lists beside those the window's expected writes use.
     """
     fz = Featurizer(db, clock)
     by_did: dict[str, dict[str, list[Instance]]] = {}
-    values: dict[str, dict[str, set[str]]] = {}
+    values = {t: {a: set(v) for a, v in args.items()} for t, args in (enums or {}).items()}
     most: dict[str, dict[str, Counter[str]]] = {}  # tool -> list argument -> kind -> most items
     singles: list[Suggestion] = []
 

@@ -33,7 +33,7 @@ from typing import Any
 from diffprompt.optimize.attribution import Blame, closest_span, editable_spans, restates, tfidf_similarity
 from diffprompt.types import PromptVersion, TraceWithFeedback
 from tau_envs.evidence import ActionDiff, Call, DbChange, Evidence, field_diffs, observed, tau_evidence, user_texts
-from tau_envs.induce import Episode, Suggestion, induce
+from tau_envs.induce import Episode, Suggestion, induce, schema_enums
 
 # The tools' vocabulary in plain words: (what the agent did, what no such change means).
 _DID: Mapping[str, tuple[str, str]] = {
@@ -323,7 +323,8 @@ class TauJudge:
             episodes.append(Episode(trace_id=t.trace.id, user_id=str(task.user_id or ""), expected=expected,
                                     evidence=ev, refused=refused, request=opening))
         self.suggestions = (
-            induce(episodes, self._domain.fresh_db(), _FIELD, self._domain.tools.clock) if episodes else []
+            induce(episodes, self._domain.fresh_db(), _FIELD, self._domain.tools.clock,
+                   schema_enums(self._domain.tools_info)) if episodes else []
         )
         self._suggested = {}
         for sug in self.suggestions:

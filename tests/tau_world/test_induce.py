@@ -238,3 +238,28 @@ def test_the_ownership_instruction_names_the_tools_that_found_the_users_id() -> 
                    evidence=ev)]
     (hint,) = [s.hint for s in induce(eps, DB, {}) if "belongs" in s.hint]
     assert "identified by their verified user id (found with find user id by email);" in hint
+
+
+def test_the_tool_schemas_allowed_values_are_listed_for_a_wrong_value() -> None:
+    from tau_envs.evidence import Call
+    from tau_envs.induce import schema_enums
+
+    info = [{"type": "function", "function": {"name": "cancel_pending_order", "parameters": {"properties": {
+        "order_id": {"type": "string"},
+        "reason": {"type": "string", "enum": ["no longer needed", "ordered by mistake"]},
+    }}}}, {"name": "plain", "parameters": {"properties": {"mode": {"enum": ["a", "b"]}, "n": {"enum": [1, 2]}}}}]
+    enums = schema_enums(info)
+    assert enums == {"cancel_pending_order": {"reason": {"no longer needed", "ordered by mistake"}},
+                     "plain": {"mode": {"a", "b"}}}
+    refused = Call(index=2, name="cancel_pending_order", args={"order_id": "P", "reason": "mistake"},
+                   observation="Error: invalid reason")
+    ev = Evidence(calls=(refused,), db=(), missing_outputs=(),
+                  actions=(ActionDiff(kind="missing", name="cancel_pending_order",
+                                      args={"order_id": "P", "reason": "no longer needed"}),))
+    ep = Episode(trace_id="t", user_id="ann", evidence=ev,
+                 expected=[("cancel_pending_order", {"order_id": "P", "reason": "no longer needed"})])
+    with_schema = [s.hint for s in induce([ep], DB, {"reason": "cancellation reason"}, enums=enums)]
+    assert ("When cancelling an order, the cancellation reason must be one of: no longer needed or ordered by "
+            "mistake; ask the user which applies.") in with_schema
+    window_only = [s.hint for s in induce([ep], DB, {"reason": "cancellation reason"})]
+    assert any("must be one of: no longer needed;" in h for h in window_only)
