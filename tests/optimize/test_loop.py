@@ -281,6 +281,27 @@ def test_split_holds_out_enough_failures_for_the_gate(n_bad, read, held):
 
 
 
+@pytest.mark.parametrize("share", [0.0, 0.5, 0.9])
+def test_a_share_of_the_successes_is_readable_and_never_held_out(share):
+    import random as _random
+
+    from diffprompt.errors import ConfigError
+    from diffprompt.optimize.prepare import split_cases
+
+    env = _world(n_ok=40, n_bad=10)
+    store, _ = _store(env)
+    window = store.window("s")
+    cfg = OptimizeConfig(screen_cases=16, success_read_share=share)
+    split = split_cases(env.cases(window), window, cfg, _random.Random(5))
+    ok_read = {t.trace.replay_key for t in split.readable(window) if (t.reward or 0.0) >= 1.0}
+    ok_held = [c for c in split.holdout if not (c.replay_key or c.id).startswith("bag")]
+    screen_ok = [c for c in split.screen if not (c.replay_key or c.id).startswith("bag")]
+    assert len(screen_ok) == 7 and len(ok_read) == max(7, int(40 * share))  # at least the screen's successes
+    assert len(ok_held) == 40 - len(ok_read) and not ok_read & {c.replay_key for c in ok_held}
+    with pytest.raises(ConfigError):
+        OptimizeConfig(success_read_share=1.5)
+
+
 def test_readable_failures_cover_every_failure_mode():
     """Failures are read round-robin over their modes (slice + distinctive tools called): a mode of
     three failures is never held out whole while another mode's failures fill the readable share."""

@@ -38,6 +38,7 @@ class OptimizeConfig:
     screen_cases: int = 16  # the minibatch: up to half of it readable failures, the rest successes
     holdout_cases: int = 60
     read_share: float = 0.5  # share of failing replay keys the blamer/editor read; the rest are held out
+    success_read_share: float = 0.0  # share of passing replay keys they read (at least the screen's)
     trials: int = 1
     finalists: int = 1
     replay_concurrency: int = 4
@@ -66,7 +67,7 @@ class OptimizeConfig:
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"optimize {name} must be >= 1, got {getattr(self, name)}")
-        for name in ("span_dropout", "edit_decay", "anneal_decay", "read_share"):
+        for name in ("span_dropout", "edit_decay", "anneal_decay", "read_share", "success_read_share"):
             v = getattr(self, name)
             if not 0.0 <= v <= 1.0:
                 raise ConfigError(f"optimize {name} must be in [0, 1], got {v}")

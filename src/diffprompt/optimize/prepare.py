@@ -158,8 +158,9 @@ def split_cases(
         n_read = min(n_read, len(fails) - 1)
     n = min(config.screen_cases, max(1, len(cases) // 4))
     n_fail = min(n_read, (n + 1) // 2)
+    n_ok = min(len(wins), max(n - n_fail, math.floor(len(wins) * config.success_read_share)))
     screen = fails[:n_fail] + wins[: n - n_fail]
-    held = fails[n_read:] + wins[n - n_fail :]
+    held = fails[n_read:] + wins[n_ok:]
     rng.shuffle(held)
     held = held[: config.holdout_cases]
     keys = {k for c in held for k in (c.replay_key or c.id, c.trace_id) if k}
