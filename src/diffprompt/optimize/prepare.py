@@ -137,7 +137,9 @@ def split_cases(
 
     The minibatch holds every readable failure up to half of ``config.screen_cases`` (so a fix of
     a readable failure is seen) and successes for the rest (a random minibatch of a mostly passing
-    window often holds no failure); every other success is held out, up to ``holdout_cases`` in all.
+    window often holds no failure). ``config.success_read_share`` of the successes (at least the
+    minibatch's) stay readable too, so the judge compares what went wrong with enough of what went
+    right; every other success is held out, up to ``holdout_cases`` in all.
     """
     reward = {t.trace.id: t.reward for t in window}
     fails = [
