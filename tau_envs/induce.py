@@ -282,10 +282,41 @@ def prohibitions(bad: Sequence[Instance], good: Sequence[Instance], found_with: 
     """What separates the unexpected writes of one kind from the expected ones.
 
     ``found_with``: the tools the window's conversations found the user's id with (named in the
-    ownership instruction, so it says how the user is identified).
+    ownership instruction, so it says how the user is identified). When nothing explains every
+    unexpected write (two mistakes of one kind: another user's reservation, and one too old to
+    cancel), a feature value no expected write has explains a part of them; that part gets its own
+    instruction and the rest is explained on its own.
     """
     if not bad or not good:
         return []
+    out = _explain(bad, good, found_with)
+    part = [] if out else _part(bad, good)
+    if part:
+        rest = [i for i in bad if all(i is not p for p in part)]
+        out = [*_explain(part, good, found_with), *prohibitions(rest, good, found_with)]
+    return out or _covered(bad, good)
+
+
+def _part(bad: Sequence[Instance], good: Sequence[Instance]) -> list[Instance]:
+    """The unexpected writes the best feature explains alone: values of it no expected write has.
+
+    Best by rank (:func:`_rank`), then by how many it explains; a feature other than the owner must
+    explain at least two (one write has many values no other write has, by chance).
+    """
+    best: tuple[tuple[int, int, str], list[Instance]] | None = None
+    for k in sorted({k for i in bad for k in i.feats}):
+        seen = {str(i.feats[k]) for i in good if k in i.feats}
+        part = [i for i in bad if k in i.feats and str(i.feats[k]) not in seen]
+        if not seen or not part or len(part) == len(bad) or (k != "owner" and len(part) < 2):
+            continue
+        key = (_rank(k), -len(part), k)
+        if best is None or key < best[0]:
+            best = (key, part)
+    return best[1] if best else []
+
+
+def _explain(bad: Sequence[Instance], good: Sequence[Instance], found_with: Sequence[str]) -> list[Suggestion]:
+    """Separating features and count bounds."""
     did = bad[0].did
     ids = tuple(dict.fromkeys(i.trace_id for i in bad))
     seen = f"{len(bad)} unexpected and {len(good)} expected writes of this kind"
@@ -306,13 +337,20 @@ def prohibitions(bad: Sequence[Instance], good: Sequence[Instance], found_with: 
             unit = _singular(name) if top == "1" else name
             hint = f"Only {did} when the number of {name} is at most {top}; never more than {top} {unit}."
             out.append(Suggestion(hint=hint, because=f"{seen}: more {name} in the unexpected ones", trace_ids=ids))
-    if not out:
-        conds = _cover(bad, good)
-        if conds:
-            either = ", or ".join(_when(k, (v,)) for k, v in conds)
-            out.append(Suggestion(hint=f"Only {did} when {either}; otherwise do not {did.split(' ')[0]} it.",
-                                  because=f"{seen}: each expected one meets one of these", trace_ids=ids))
     return out
+
+
+def _covered(bad: Sequence[Instance], good: Sequence[Instance]) -> list[Suggestion]:
+    """A disjunction of conditions that covers every expected write and no unexpected one."""
+    conds = _cover(bad, good)
+    if not conds:
+        return []
+    did = bad[0].did
+    either = ", or ".join(_when(k, (v,)) for k, v in conds)
+    return [Suggestion(hint=f"Only {did} when {either}; otherwise do not {did.split(' ')[0]} it.",
+                       because=f"{len(bad)} unexpected and {len(good)} expected writes of this kind: "
+                               "each expected one meets one of these",
+                       trace_ids=tuple(dict.fromkeys(i.trace_id for i in bad)))]
 
 
 def permissions(refused: Sequence[Instance], done: Sequence[Instance]) -> list[Suggestion]:

@@ -263,3 +263,20 @@ def test_the_tool_schemas_allowed_values_are_listed_for_a_wrong_value() -> None:
             "mistake; ask the user which applies.") in with_schema
     window_only = [s.hint for s in induce([ep], DB, {"reason": "cancellation reason"})]
     assert any("must be one of: no longer needed;" in h for h in window_only)
+
+
+def test_two_mistakes_of_one_kind_are_explained_one_by_one() -> None:
+    """Unexpected cancels of another user's reservation and of old ones: no feature explains both."""
+    old = "it was created {}"
+    bad = [_inst("unexpected", {"owner": "another user", old: "1 to 7 days ago", "its cabin": "economy"}, tid="o1"),
+           _inst("unexpected", {"owner": "the user", old: "more than 7 days ago", "its cabin": "economy"}, tid="a1"),
+           _inst("unexpected", {"owner": "the user", old: "1 to 7 days ago", "its cabin": "basic_economy"}, tid="a2")]
+    good = [_inst("expected", {"owner": "the user", old: "less than 24 hours ago", "its cabin": "economy"}),
+            _inst("expected", {"owner": "the user", old: "1 to 7 days ago", "its cabin": "business"})]
+    hints = {s.hint: s.trace_ids for s in prohibitions(bad, good)}
+    owner = next(h for h in hints if "belongs to the user you are helping" in h)
+    assert hints[owner] == ("o1",)
+    rest = next(h for h in hints if "less than 24 hours ago" in h)
+    assert "its cabin is business" in rest and hints[rest] == ("a1", "a2")
+    lone = [_inst("unexpected", {"its cabin": "basic_economy"}), _inst("unexpected", {"its cabin": "economy"})]
+    assert not any("basic economy" in s.hint for s in prohibitions(lone, good))  # one write's odd value is chance

@@ -38,7 +38,7 @@ class OptimizeConfig:
     screen_cases: int = 16  # the minibatch: up to half of it readable failures, the rest successes
     holdout_cases: int = 60
     read_share: float = 0.5  # share of failing replay keys the blamer/editor read; the rest are held out
-    success_read_share: float = 0.0  # share of passing replay keys they read (at least the screen's)
+    success_read_share: float = 0.5  # share of passing replay keys they read (at least the screen's)
     trials: int = 1
     finalists: int = 1
     replay_concurrency: int = 4
