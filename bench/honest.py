@@ -63,6 +63,51 @@ SCENARIOS = (
 )
 
 
+# Further scenarios (``--further``; section "honest loop: further scenarios"). ``dev-*``: chosen by
+# hand and used to choose changes; ``freshA-*``: drawn at random (seed 20261202: 2 rules deleted, 1
+# garbled, a random world seed), then used to choose changes; ``freshB-*``: drawn the same way
+# (seed 777001) and run once, after the changes, as the estimate for scenarios we did not look at.
+FURTHER_HEADING = "## honest loop: further scenarios"
+FURTHER = (
+    Scenario(name="dev-airline-cert-nobags-comp", domain="airline",
+             delete=("airline.one_certificate", "airline.no_remove_bags"), garble=("airline.comp_eligibility",)),
+    Scenario(name="dev-airline-pax-pay-cabin", domain="airline",
+             delete=("airline.max_passengers", "airline.ask_payment"), garble=("airline.cabin_change_ok",)),
+    Scenario(name="dev-airline-basic-amount-owner", domain="airline",
+             delete=("airline.basic_no_change", "airline.comp_amount"), garble=("airline.verify_owner",)),
+    Scenario(name="dev-retail-refund-reason-confirm", domain="retail",
+             delete=("retail.refund_method", "retail.cancel_reason"), garble=("retail.confirm",)),
+    Scenario(name="dev-retail-product-collect-balance", domain="retail",
+             delete=("retail.same_product", "retail.collect_all_items"), garble=("retail.gift_card_balance",)),
+    Scenario(name="dev-retail-delivered-auth-pending", domain="retail",
+             delete=("retail.delivered_only", "retail.authenticate"), garble=("retail.pending_only",)),
+    Scenario(name="freshA-airline-0", domain="airline", world_seed=1,
+             delete=("airline.max_passengers", "airline.no_remove_bags"), garble=("airline.free_bags",)),
+    Scenario(name="freshA-airline-1", domain="airline", world_seed=4,
+             delete=("airline.comp_amount", "airline.max_passengers"), garble=("airline.cancel_eligibility",)),
+    Scenario(name="freshA-airline-2", domain="airline", world_seed=5,
+             delete=("airline.cancel_eligibility", "airline.one_certificate"), garble=("airline.verify_owner",)),
+    Scenario(name="freshA-retail-3", domain="retail", world_seed=6,
+             delete=("retail.same_product", "retail.collect_all_items"), garble=("retail.authenticate",)),
+    Scenario(name="freshA-retail-4", domain="retail", world_seed=9,
+             delete=("retail.confirm", "retail.gift_card_balance"), garble=("retail.one_user",)),
+    Scenario(name="freshA-retail-5", domain="retail", world_seed=6,
+             delete=("retail.one_user", "retail.delivered_only"), garble=("retail.cancel_reason",)),
+    Scenario(name="freshB-airline-0", domain="airline", world_seed=29,
+             delete=("airline.verify_owner", "airline.basic_no_change"), garble=("airline.no_remove_bags",)),
+    Scenario(name="freshB-airline-1", domain="airline", world_seed=28,
+             delete=("airline.max_passengers", "airline.basic_no_change"), garble=("airline.verify_owner",)),
+    Scenario(name="freshB-airline-2", domain="airline", world_seed=20,
+             delete=("airline.no_remove_bags", "airline.confirm"), garble=("airline.basic_no_change",)),
+    Scenario(name="freshB-retail-3", domain="retail", world_seed=24,
+             delete=("retail.refund_method", "retail.gift_card_balance"), garble=("retail.delivered_only",)),
+    Scenario(name="freshB-retail-4", domain="retail", world_seed=18,
+             delete=("retail.confirm", "retail.one_user"), garble=("retail.authenticate",)),
+    Scenario(name="freshB-retail-5", domain="retail", world_seed=19,
+             delete=("retail.authenticate", "retail.one_user"), garble=("retail.delivered_only",)),
+)
+
+
 def _dlm():
     try:
         from diffprompt.dlm.model import load_builtin
@@ -196,7 +241,9 @@ _ROW_ORDER = {"dlm": 0, "ar": 1, "rewrite": 2, "oracle": 3}
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="40-task worlds")
-    ap.add_argument("--scenarios", default=",".join(s.name for s in SCENARIOS))
+    ap.add_argument("--scenarios", default="", help="comma-separated names (default: every one of the set)")
+    ap.add_argument("--further", action="store_true",
+                    help="the further scenarios (section \"honest loop: further scenarios\") instead of the six")
     ap.add_argument("--editor-model", default=None, help="OpenAI-compatible model for the ar/rewrite rows")
     ap.add_argument("--base-url", default=os.environ.get("DIFFPROMPT_TEST_LLM_URL"))
     ap.add_argument("--no-write", action="store_true", help="print only; leave RESULTS.md alone")
@@ -208,8 +255,11 @@ def main() -> None:
     ap.add_argument("--editor-timeout", type=float, default=600.0,
                     help="seconds per editor model call (a shared one-request-at-a-time server queues calls)")
     ap.add_argument("--fresh", action="store_true", help="drop the rows already in the section")
-    global ARGS
+    global ARGS, HEADING, SCENARIOS
     ARGS = ap.parse_args()
+    if ARGS.further:
+        HEADING, SCENARIOS = FURTHER_HEADING, FURTHER
+    ARGS.scenarios = ARGS.scenarios or ",".join(s.name for s in SCENARIOS)
     ARGS.editor_max_tokens = {"ar": ARGS.ar_max_tokens, "rewrite": ARGS.rewrite_max_tokens}
     bad = sorted(set(ARGS.rows.split(",")) - set(_ROW_ORDER))
     if bad:
